@@ -1,0 +1,1 @@
+"""Dataset layer: registry of families, materialisation, downloads, loading and collation."""

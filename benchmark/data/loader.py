@@ -1,0 +1,116 @@
+"""Loading materialised datasets: the Hugging Face object, and numpy EventSets for training.
+
+``load_dataset`` returns exactly what ``datasets.load_dataset(<folder>, <domain>)`` returns.
+``load_events`` reads a whole split through Arrow (flat values + offsets, no per-event Python
+objects), which is ~20x faster than indexing rows one by one.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.events import EventSet
+from benchmark.data.paths import dataset_folder
+from benchmark.data.registry import SPLITS, check_name, get_family
+
+JET_COMPONENTS = ("E", "px", "py", "pz")
+
+
+class DatasetNotMaterialised(FileNotFoundError):
+    """The requested dataset folder does not exist yet; the message gives the command to make it."""
+
+
+def _default_size(family: str, source: str) -> str:
+    return "default" if source == "generated" else "full"
+
+
+def resolve_folder(family: str, source: str | None = None, size: str | None = None,
+                   cache_dir: str | os.PathLike | None = None, must_exist: bool = True) -> Path:
+    """The folder of a materialised family/source/size, with a helpful error if it is missing."""
+    spec = get_family(family)
+    src = spec.source(source)
+    size = size or _default_size(family, src.name)
+    folder = dataset_folder(family, src.name, size, cache_dir)
+    if must_exist and not (folder / "README.md").exists():
+        if src.kind == "generated":
+            how = f"python -m benchmark generate {family} --size {size}"
+        else:
+            how = f"python -m benchmark fetch {family} --source {src.name}"
+        cache = f" --cache-dir {cache_dir}" if cache_dir else ""
+        raise DatasetNotMaterialised(f"{family}/{src.name}/{size} is not materialised in {folder}. "
+                                     f"Create it with: {how}{cache}")
+    return folder
+
+
+def load_dataset(family: str, domain: str = "nominal", split: str | None = None, source: str | None = None,
+                 size: str | None = None, cache_dir: str | os.PathLike | None = None, **kwargs):
+    """The Hugging Face dataset (``DatasetDict``, or ``Dataset`` when ``split`` is given)."""
+    import datasets
+
+    spec = get_family(family)
+    src = spec.source(source)
+    dom = src.domain(domain)
+    if split is not None:
+        check_name(f"split of domain {domain!r}", split, dom.splits)
+    folder = resolve_folder(family, src.name, size, cache_dir)
+    return datasets.load_dataset(str(folder), domain, split=split, **kwargs)
+
+
+def _flat(table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, offsets) of a list column of an Arrow table."""
+    import pyarrow as pa
+
+    col = table.column(name).combine_chunks()
+    if isinstance(col, pa.ChunkedArray):  # empty tables
+        col = pa.concat_arrays(col.chunks) if col.num_chunks else pa.array([], type=col.type)
+    offsets = col.offsets.to_numpy().astype(np.int64)
+    values = col.values.to_numpy(zero_copy_only=False)
+    if offsets[0] != 0:  # a sliced array: re-base
+        values = values[offsets[0]:offsets[-1]]
+        offsets = offsets - offsets[0]
+    return values, offsets
+
+
+def events_from_table(table, family: str, domain: str, split: str, with_labels: bool) -> EventSet:
+    """Build an EventSet from an Arrow table with the family's columns."""
+    spec = get_family(family)
+    names = set(table.column_names)
+    event_id = table.column("event_id").to_numpy().astype(np.int64)
+    labels = table.column("label").to_numpy().astype(np.int64) if with_labels else None
+    meta = {}
+    for c in spec.columns:
+        if c.shape != "scalar" or c.name in ("event_id",) or c.name not in names or spec.is_truth(c.name):
+            continue
+        meta[c.name] = table.column(c.name).to_numpy()
+    if spec.event_kind == "sparse3d":
+        coords, off3 = _flat(table, "coords")
+        charge, offsets = _flat(table, "charge")
+        if not np.array_equal(off3, offsets * 3):
+            raise ValueError(f"{family}/{domain}/{split}: coords and charge lengths disagree")
+        return EventSet(family, domain, split, "sparse3d", event_id, offsets,
+                        coords=coords.astype(np.int32).reshape(-1, 3), charge=charge.astype(np.float32),
+                        meta=meta, _labels=labels)
+    comps, offsets = [], None
+    for name in JET_COMPONENTS:
+        values, off = _flat(table, name)
+        if offsets is not None and not np.array_equal(off, offsets):
+            raise ValueError(f"{family}/{domain}/{split}: constituent columns have different lengths")
+        offsets = off
+        comps.append(values.astype(np.float32))
+    return EventSet(family, domain, split, "jets", event_id, offsets, p4=np.stack(comps, axis=1),
+                    meta=meta, _labels=labels)
+
+
+def load_events(family: str, domain: str, split: str, source: str | None = None, size: str | None = None,
+                cache_dir: str | os.PathLike | None = None, with_labels: bool = True) -> EventSet:
+    """A whole split as an :class:`EventSet` (labels only if ``with_labels``)."""
+    check_name("split", split, SPLITS)
+    ds = load_dataset(family, domain, split=split, source=source, size=size, cache_dir=cache_dir)
+    spec = get_family(family)
+    keep = [c for c in ds.column_names if c in ("event_id", "label") or not spec.is_truth(c)]
+    if not with_labels:
+        keep = [c for c in keep if c != "label"]
+    table = ds.select_columns(keep).with_format("arrow")[:]
+    return events_from_table(table, family, domain, split, with_labels)

@@ -1,0 +1,155 @@
+"""Run a built-in simulator into a materialised dataset folder: parallel, sharded, resumable.
+
+Work is split into chunks of true events (see :mod:`benchmark.simulators.base`).  Chunk ``k`` of a
+split belongs to shard ``k % N`` for ``--shard i/N``, so a batch system can run the N shards as
+independent jobs into the same folder.  A chunk whose files are all on disk is skipped, so an
+interrupted run resumes where it stopped; files are written atomically by the workers.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from benchmark.data.paths import dataset_folder
+from benchmark.data.registry import SPLITS, check_name, family_ref, get_family, register_family
+from benchmark.data.writer import DatasetWriter, part_path
+
+
+class GenerationConflict(RuntimeError):
+    """The target folder holds data made with another seed or generator version."""
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    family: str
+    split: str
+    chunk_index: int
+    first_event: int
+    n_events: int
+    seed: int
+    domains: tuple[str, ...]
+    folder: str
+    family_ref: str  # "module:attribute", so spawned workers find families registered at run time
+
+
+def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``"i/N"`` -> (i, N) with 0 <= i < N."""
+    if text is None:
+        return 0, 1
+    if isinstance(text, tuple):
+        i, n = text
+    else:
+        try:
+            i, n = (int(x) for x in str(text).split("/"))
+        except ValueError:
+            raise ValueError(f"--shard must look like i/N (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard {i}/{n}: need N >= 1 and 0 <= i < N")
+    return i, n
+
+
+def _make_generator(family: str):
+    spec = get_family(family)
+    src = spec.source("generated")
+    if src.make_generator is None:
+        raise ValueError(f"family {family!r} has no built-in generator")
+    return src.make_generator()
+
+
+_WORKER_GENERATORS: dict[str, Any] = {}
+
+
+def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, int, float]:
+    """Worker: render one chunk into every domain and write the missing part files."""
+    import numpy as np
+
+    gen = _WORKER_GENERATORS.get(job.family)
+    if gen is None:
+        register_family(job.family_ref, job.family, replace=True)
+        gen = _WORKER_GENERATORS[job.family] = _make_generator(job.family)
+    spec = get_family(job.family)
+    writer = DatasetWriter(job.folder, spec, spec.source("generated"))
+    todo = [d for d in job.domains if not writer.part_path(d, job.split, job.chunk_index).exists()]
+    if not todo:
+        return job, 0, 0.0
+    t0 = time.perf_counter()
+    ids = np.arange(job.first_event, job.first_event + job.n_events, dtype=np.int64)
+    out = gen.generate_chunk(job.split, job.chunk_index, ids, job.seed, domains=list(todo))
+    for d in todo:
+        if d not in out:
+            raise RuntimeError(f"generator for {job.family!r} returned no data for domain {d!r}")
+        writer.write_part(d, job.split, job.chunk_index, out[d])
+    return job, len(ids), time.perf_counter() - t0
+
+
+def plan_jobs(family: str, size: str, seed: int, folder: Path, shard=(0, 1),
+              domains: list[str] | None = None, splits=SPLITS) -> tuple[list[ChunkJob], list[Path]]:
+    """All chunk jobs of this shard and every part file the complete dataset will have."""
+    gen = _make_generator(family)
+    check_name("size preset", size, gen.sizes)
+    all_domains = {d.name: d for d in gen.domains()}
+    chosen = list(all_domains) if domains is None else [check_name("domain", d, all_domains) for d in domains]
+    i, n = parse_shard(shard)
+    jobs, expected = [], []
+    for split in splits:
+        split_domains = tuple(d for d in chosen if split in all_domains[d].splits)
+        if not split_domains:
+            continue
+        for k, ids in enumerate(gen.chunks(size, split)):
+            expected += [part_path(folder, d, split, k) for d in split_domains]
+            if k % n == i:
+                jobs.append(ChunkJob(family, split, k, int(ids[0]), len(ids), seed, split_domains, str(folder),
+                                    family_ref(family)))
+    return jobs, expected
+
+
+def generate(family: str, size: str = "default", seed: int = 0, workers: int | None = None,
+             shard: str | tuple[int, int] | None = None, cache_dir: str | os.PathLike | None = None,
+             domains: list[str] | None = None, folder: str | os.PathLike | None = None,
+             progress: bool = True) -> Path:
+    """Generate (or finish generating) ``family`` at preset ``size``; return the dataset folder."""
+    spec = get_family(family)
+    source = spec.source("generated")
+    gen = _make_generator(family)
+    folder = Path(folder) if folder is not None else dataset_folder(family, "generated", size, cache_dir)
+    info = {"version": gen.version, "seed": int(seed), "size": size,
+            "sizes": gen.sizes.get(size, {}), "generator_parameters": gen.parameters()}
+    writer = DatasetWriter(folder, spec, source, info)
+    old = writer.existing_provenance()
+    if old is not None and (old.get("seed") != seed or old.get("version") != gen.version):
+        raise GenerationConflict(
+            f"{folder} holds {family} data of generator version {old.get('version')} seed {old.get('seed')}, "
+            f"not version {gen.version} seed {seed}. Delete that folder, or pass another --cache-dir.")
+    if old is not None:
+        # resuming: drop parts that no longer match their recorded hash (e.g. a damaged disk)
+        from benchmark.data.provenance import verify
+        for rel in verify(folder):
+            (folder / rel).unlink(missing_ok=True)
+    jobs, expected = plan_jobs(family, size, seed, folder, shard, domains)
+    todo = [j for j in jobs if any(not part_path(folder, d, j.split, j.chunk_index).exists() for d in j.domains)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    bar = tqdm(total=sum(j.n_events for j in todo), unit="event", desc=f"generate {family}/{size}",
+               disable=not progress or not todo)
+    try:
+        if workers == 1:
+            for job in todo:
+                _, n, _ = _run_chunk(job)
+                bar.update(job.n_events)
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_run_chunk, j) for j in todo]
+                for fut in as_completed(futures):
+                    job, _, _ = fut.result()
+                    bar.update(job.n_events)
+    finally:
+        bar.close()
+        writer.finalize(expected)
+    return folder

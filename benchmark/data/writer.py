@@ -1,0 +1,236 @@
+"""Write a materialised dataset: HDF5 parts, the Hugging Face dataset card, the provenance record.
+
+On disk a materialised dataset is a Hugging Face dataset repository::
+
+    <folder>/README.md                      card: YAML ``configs:`` (one config per domain) + prose
+    <folder>/provenance.json                source, version, seed, size, per-file sha256 and event counts
+    <folder>/data/<domain>/<split>-<part>.h5
+
+so that ``datasets.load_dataset(<folder>, "<domain>")`` works without any code of ours.  Every file
+is written to a temporary name in the same folder and renamed into place (``os.replace`` is atomic
+on POSIX), so an interrupted run never leaves a half-written file that looks complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+import yaml
+
+from benchmark import __version__
+from benchmark.data.registry import ColumnSpec, DomainSpec, FamilySpec, SourceSpec
+
+PROVENANCE = "provenance.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:  # make the bytes durable before the rename makes them visible
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def part_path(folder: Path, domain: str, split: str, part_index: int) -> Path:
+    return Path(folder) / "data" / domain / f"{split}-{part_index:05d}.h5"
+
+
+def _as_ragged(values: Any, dtype: np.dtype, name: str, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    if len(values) != n:
+        raise ValueError(f"ragged column {name!r} has {len(values)} entries for {n} events")
+    for i, v in enumerate(values):
+        out[i] = np.ascontiguousarray(np.asarray(v, dtype=dtype).ravel())
+    return out
+
+
+def write_part_file(path: Path, columns: dict[str, Any], specs: tuple[ColumnSpec, ...]) -> int:
+    """Write one HDF5 part with exactly the columns of ``specs`` (checked); return the event count."""
+    missing = [c.name for c in specs if c.name not in columns]
+    extra = sorted(set(columns) - {c.name for c in specs})
+    if missing or extra:
+        raise ValueError(f"part {path.name}: columns do not match the family's contract; "
+                         f"missing {missing}, unexpected {extra}")
+    n = len(columns["event_id"])
+    with atomic_path(path, suffix=".h5") as tmp:
+        with h5py.File(tmp, "w") as h5:
+            for spec in specs:
+                dtype = np.dtype(spec.dtype)
+                values = columns[spec.name]
+                if spec.shape == "ragged":
+                    data = _as_ragged(values, dtype, spec.name, n)
+                    ds = h5.create_dataset(spec.name, (n,), dtype=h5py.vlen_dtype(dtype))
+                    if n:
+                        ds[...] = data
+                else:
+                    arr = np.asarray(values, dtype=dtype)
+                    expected = (n,) if spec.shape == "scalar" else (n, spec.length)
+                    if arr.shape != expected:
+                        raise ValueError(f"column {spec.name!r}: shape {arr.shape}, expected {expected}")
+                    h5.create_dataset(spec.name, data=arr)
+    return n
+
+
+def _feature_yaml(spec: ColumnSpec, family: FamilySpec) -> dict:
+    if spec.name == "label":
+        names = {str(i): n for i, n in enumerate(family.class_names)}
+        return {"name": "label", "dtype": {"class_label": {"names": names}}}
+    if spec.shape == "scalar":
+        return {"name": spec.name, "dtype": spec.dtype}
+    if spec.shape == "vector":
+        return {"name": spec.name, "sequence": spec.dtype, "length": spec.length}
+    return {"name": spec.name, "sequence": spec.dtype}
+
+
+def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
+                domains: list[DomainSpec] | None = None) -> str:
+    """The dataset card (README.md) of a materialised folder: YAML configs + documentation.
+
+    ``info`` holds the machine-readable provenance summary (version, seed, size, counts).
+    The same function renders the committed cards under ``datasets/<family>/``.
+    """
+    domains = list(domains if domains is not None else source.domains)
+    features = [_feature_yaml(c, family) for c in family.columns]
+    configs, infos = [], []
+    for i, d in enumerate(domains):
+        cfg = {"config_name": d.name,
+               "data_files": [{"split": s, "path": f"data/{d.name}/{s}-*.h5"} for s in d.splits]}
+        if d.name == "nominal":
+            cfg["default"] = True
+        configs.append(cfg)
+        infos.append({"config_name": d.name, "features": features})
+    meta = {
+        "pretty_name": f"SimShift {family.title} ({source.name})",
+        "tags": ["physics", "domain-shift", "simshift"],
+        "configs": configs,
+        "dataset_info": infos,
+        "simshift": {
+            "family": family.name, "source": source.name, "source_kind": source.kind,
+            "class_names": list(family.class_names), "voxel_size_cm": family.voxel_size_cm,
+            **info,
+            "domains": {d.name: {"kind": d.kind, "test_only": d.test_only, "description": d.description,
+                                 "parameters": d.parameters} for d in domains},
+        },
+    }
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+    lines = [f"---\n{front}---\n", f"# SimShift — {family.title} ({source.name})\n", family.description.strip(), "",
+             f"## Source: {source.name}\n", source.description.strip(), ""]
+    if source.citation:
+        lines += ["Cite: " + source.citation, ""]
+    lines += ["## Columns\n", "| column | dtype | shape | unit | meaning |", "|---|---|---|---|---|"]
+    for c in family.columns:
+        shape = {"scalar": "scalar", "vector": f"[{c.length}]", "ragged": "variable length"}[c.shape]
+        lines.append(f"| `{c.name}` | {c.dtype} | {shape} | {c.unit} | {c.description} |")
+    lines += ["", "## Domains\n", "| domain | kind | splits | parameters | description |", "|---|---|---|---|---|"]
+    for d in domains:
+        params = ", ".join(f"{k}={v}" for k, v in d.parameters.items())
+        lines.append(f"| `{d.name}` | {d.kind} | {'/'.join(d.splits)} | {params} | {d.description} |")
+    lines += ["", "## Loading\n", "```python", "import datasets",
+              f'ds = datasets.load_dataset("<this folder>", "{domains[0].name if domains else "nominal"}")',
+              "# or, with the package (same object):",
+              "import benchmark",
+              f'ds = benchmark.load_dataset("{family.name}", "{domains[0].name if domains else "nominal"}")',
+              "```", ""]
+    return "\n".join(lines)
+
+
+class DatasetWriter:
+    """Writes parts of one family/source into ``folder`` and finalises card + provenance.
+
+    Used by the generation engine and by the published-data converters, so both produce the
+    same schema and layout.
+    """
+
+    def __init__(self, folder: str | os.PathLike, family: FamilySpec, source: SourceSpec,
+                 info: dict[str, Any] | None = None):
+        self.folder = Path(folder)
+        self.family, self.source = family, source
+        self.info = dict(info or {})
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def part_path(self, domain: str, split: str, part_index: int) -> Path:
+        return part_path(self.folder, domain, split, part_index)
+
+    def write_part(self, domain: str, split: str, part_index: int, columns: dict[str, Any]) -> Path:
+        d = self.source.domain(domain)
+        if split not in d.splits:
+            raise ValueError(f"domain {domain!r} has no split {split!r} (splits: {d.splits})")
+        path = self.part_path(domain, split, part_index)
+        write_part_file(path, columns, self.family.columns)
+        return path
+
+    def existing_provenance(self) -> dict[str, Any] | None:
+        path = self.folder / PROVENANCE
+        if not path.exists():
+            return None
+        return json.loads(path.read_text())
+
+    def finalize(self, expected_parts: list[Path] | None = None) -> dict[str, Any]:
+        """Hash every part on disk, write provenance.json and README.md; return the provenance.
+
+        ``complete`` is true when every expected part exists (shards of one run finish in any
+        order; the last one to finish sees the whole set).
+        """
+        old = self.existing_provenance() or {}
+        old_files = old.get("files", {})
+        files = {}
+        for path in sorted((self.folder / "data").glob("*/*.h5")):
+            rel = path.relative_to(self.folder).as_posix()
+            stat = path.stat()
+            prev = old_files.get(rel)
+            if prev and prev.get("bytes") == stat.st_size and prev.get("mtime_ns") == stat.st_mtime_ns:
+                files[rel] = prev  # unchanged since it was hashed
+                continue
+            with h5py.File(path, "r") as h5:
+                n = int(h5["event_id"].shape[0])
+            files[rel] = {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": n,
+                          "mtime_ns": stat.st_mtime_ns}
+        missing = [] if expected_parts is None else [p.relative_to(self.folder).as_posix()
+                                                     for p in expected_parts if not p.exists()]
+        counts: dict[str, dict[str, int]] = {}
+        for rel, rec in files.items():
+            _, domain, name = rel.split("/")
+            split = name.rsplit("-", 1)[0]
+            counts.setdefault(domain, {}).setdefault(split, 0)
+            counts[domain][split] += rec["n_events"]
+        prov = {
+            "family": self.family.name, "source": self.source.name, "source_kind": self.source.kind,
+            "benchmark_version": __version__, **self.info,
+            "complete": not missing, "missing_parts": missing[:20], "n_missing_parts": len(missing),
+            "events": counts, "files": files,
+        }
+        write_text_atomic(self.folder / PROVENANCE, json.dumps(prov, indent=1, sort_keys=True) + "\n")
+        card_info = {k: v for k, v in self.info.items()}
+        card_info["events"] = counts
+        write_text_atomic(self.folder / "README.md", render_card(self.family, self.source, card_info))
+        return prov

@@ -1,0 +1,1 @@
+"""One module per dataset family: its FamilySpec (classes, columns, sources, domains)."""

@@ -1,0 +1,111 @@
+"""spconv (traveller59/spconv 2.x) backend for the sparse 3D encoders; the default backend.
+
+Why this module exists: the ConvNeXt-like encoder (``benchmark.models.sparse.convnext``) is written
+once against a tiny backend interface (build a sparse tensor, submanifold conv, strided conv, read and
+replace features, batch index of each active site). This module implements it with spconv; the
+optional MinkowskiEngine backend implements the same names.
+
+CPU patch (applied once, at import, only when ``torch.cuda.is_available()`` is False):
+spconv 2.3.8 asks ``torch.cuda.current_stream()`` for a stream handle in its *backward* kernels
+(``spconv.pytorch.ops`` and ``spconv.pytorch.hash`` call ``cppcore.get_current_stream``), even when
+all tensors are on the CPU. On a CPU-only torch build that raises "Torch not compiled with CUDA
+enabled", so training (not inference) fails. The CPU kernels ignore the stream, so returning the
+null stream 0 is correct there. Because those modules did ``from spconv.pytorch.cppcore import
+get_current_stream``, the name is rebound in every already-imported ``spconv.*`` module, not only in
+``cppcore``. ``tests/test_models.py`` checks forward and gradients against a dense
+``torch.nn.functional.conv3d``, so a wrong or missing patch fails the suite.
+
+Layout facts (checked by the tests): spconv 2.x stores weights as (C_out, k, k, k, C_in) and computes a
+cross-correlation like ``conv3d`` (no kernel flip), so ``weight.permute(0, 4, 1, 2, 3)`` is the dense
+weight; index columns are (batch, d0, d1, d2) matching ``spatial_shape``. spconv silently misreads
+non-contiguous index/feature tensors (e.g. straight out of ``Tensor.nonzero()``), so this backend
+always makes them contiguous.
+"""
+from __future__ import annotations
+
+import sys
+
+import torch
+
+try:
+    import spconv.pytorch as spconv
+    import spconv.pytorch.cppcore as _cppcore
+except ImportError as exc:  # pragma: no cover - spconv is a declared dependency
+    raise ImportError(
+        "The default sparse backend needs spconv 2.x. Install it with `pip install spconv` "
+        "(CPU) or `pip install spconv-cu120` (pick the wheel matching your CUDA), or select "
+        "backend='minkowski' if you have MinkowskiEngine."
+    ) from exc
+
+NAME = "spconv"
+SUPPORTS_DEPTHWISE = False  # spconv 2.3.8 has no groups>1 / depthwise sparse convolution
+
+
+def _null_stream() -> int:
+    """CPU kernels ignore the stream handle; 0 is the null stream."""
+    return 0
+
+
+def _apply_cpu_stream_patch() -> int:
+    """Rebind ``get_current_stream`` in every loaded spconv module. Returns the number rebound."""
+    original = getattr(_cppcore, "_simshift_original_get_current_stream", _cppcore.get_current_stream)
+    _cppcore._simshift_original_get_current_stream = original
+    n = 0
+    for name, module in list(sys.modules.items()):
+        if (name == "spconv" or name.startswith("spconv.")) and getattr(
+            module, "get_current_stream", None
+        ) is original:
+            module.get_current_stream = _null_stream
+            n += 1
+    return n
+
+
+CPU_PATCH_APPLIED = False
+if not torch.cuda.is_available():
+    # Import the modules that bind the name at import time before patching them.
+    import spconv.pytorch.hash  # noqa: F401
+    import spconv.pytorch.ops  # noqa: F401
+    import spconv.pytorch.utils  # noqa: F401
+
+    _apply_cpu_stream_patch()
+    CPU_PATCH_APPLIED = True
+
+
+SparseTensor = spconv.SparseConvTensor
+
+
+def make_tensor(coords: torch.Tensor, feats: torch.Tensor, spatial_shape, batch_size: int):
+    """Sparse tensor from (M,4) int [batch, x, y, z] coords and (M,C) features."""
+    return spconv.SparseConvTensor(
+        feats.contiguous(), coords.to(torch.int32).contiguous(), list(int(s) for s in spatial_shape),
+        int(batch_size),
+    )
+
+
+def subm_conv(c_in: int, c_out: int, kernel_size: int, indice_key: str | None = None,
+              depthwise: bool = False, bias: bool = True) -> torch.nn.Module:
+    """Submanifold convolution: outputs only at the active input sites (keeps sparsity)."""
+    if depthwise:
+        raise ValueError(
+            "spconv 2.3.8 has no depthwise/grouped sparse convolution; use depthwise=False "
+            "(a regular SubMConv3d) or backend='minkowski'."
+        )
+    return spconv.SubMConv3d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias,
+                             indice_key=indice_key)
+
+
+def down_conv(c_in: int, c_out: int, kernel_size: int, stride: int, bias: bool = True) -> torch.nn.Module:
+    """Strided sparse convolution (no padding): output site set is the coarser grid's occupied cells."""
+    return spconv.SparseConv3d(c_in, c_out, kernel_size, stride=stride, padding=0, bias=bias)
+
+
+def features(x) -> torch.Tensor:
+    return x.features
+
+
+def batch_index(x) -> torch.Tensor:
+    return x.indices[:, 0].long()
+
+
+def replace(x, feats: torch.Tensor):
+    return x.replace_feature(feats)

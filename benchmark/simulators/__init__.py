@@ -1,0 +1,1 @@
+"""Built-in simulators (the embedded default source of each family)."""

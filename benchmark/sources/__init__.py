@@ -1,0 +1,1 @@
+"""Converters of published datasets into the SimShift schema."""

@@ -1,0 +1,165 @@
+"""Protocols: which data a method may see, and how its output is scored.
+
+``robustness``
+    fit on labelled ``<source>/train`` (model selection on ``<source>/validation`` only), predict the
+    ``test`` split of every domain; per-domain metrics + robustness summary.
+``domain_shift``
+    labelled ``<source>/train`` plus UNLABELLED ``<target>/train``; model selection on
+    ``<source>/validation`` only; scored on ``<target>/test`` (and ``<source>/test`` for reference).
+``linear_probe``
+    the method supplies frozen embeddings; the benchmark fits its fixed linear probe
+    (:mod:`benchmark.evaluation.linear_probe`) on ``<source>/train``, chooses its regularisation on
+    ``<source>/validation`` and scores every domain's test embeddings.
+
+The :class:`Task` object holds the labels it needs for scoring; a method only ever gets a
+:class:`MethodData` (``task.method_data()``), which carries EventSets built without the label
+column wherever the protocol does not entitle the method to labels.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmark.data.events import EventSet
+from benchmark.data.loader import load_dataset, load_events, resolve_folder
+from benchmark.data.registry import FamilySpec, check_name, get_family
+from benchmark.evaluation import Evaluator, align, fit_linear_probe, full_proba
+
+PROTOCOLS = {
+    "robustness": "fit on labelled source train; predict every domain's test split",
+    "domain_shift": "labelled source train + unlabelled target train; scored on the target test split",
+    "linear_probe": "frozen embeddings; the benchmark's fixed linear probe is fitted on source train",
+}
+
+
+@dataclass
+class MethodData:
+    """Everything a method may see under a protocol (and nothing else)."""
+
+    protocol: str
+    family: FamilySpec
+    source_domain: str
+    train: EventSet  # labelled
+    validation: EventSet  # labelled
+    unlabelled: dict[str, EventSet] = field(default_factory=dict)  # domain_shift target train, no labels
+    test: dict[str, EventSet] = field(default_factory=dict)  # every scored domain, no labels
+
+    @property
+    def num_classes(self) -> int:
+        return self.family.num_classes
+
+
+class Task:
+    """One protocol on one family/source/size; loads data lazily and scores predictions."""
+
+    def __init__(self, protocol: str, family: str, source: str | None = None, size: str | None = None,
+                 source_domain: str = "nominal", target_domain: str | None = None,
+                 domains: list[str] | None = None, cache_dir: str | os.PathLike | None = None):
+        self.protocol = check_name("protocol", protocol, PROTOCOLS)
+        self.family = get_family(family)
+        self.source = self.family.source(source)
+        self.size = size
+        self.cache_dir = cache_dir
+        self.folder = resolve_folder(family, self.source.name, size, cache_dir)
+        valid = self.source.domain_names
+        trainable = [d.name for d in self.source.domains if not d.test_only]
+        self.source_domain = check_name("source domain", source_domain, trainable)
+        if protocol == "domain_shift":
+            if target_domain is None:
+                raise ValueError(f"domain_shift needs a target domain (--target); one of: "
+                                 f"{', '.join(d for d in trainable if d != source_domain)}")
+            self.target_domain = check_name("target domain", target_domain, trainable)
+            if self.target_domain == self.source_domain:
+                raise ValueError("the target domain must differ from the source domain")
+            self.domains = [self.source_domain, self.target_domain]
+        else:
+            if target_domain is not None:
+                raise ValueError(f"--target only applies to domain_shift, not {protocol}")
+            self.target_domain = None
+            self.domains = [check_name("domain", d, valid) for d in domains] if domains else list(valid)
+            if self.source_domain not in self.domains:
+                self.domains.insert(0, self.source_domain)
+        self._cache: dict[tuple, EventSet] = {}
+        self._truth: dict[str, tuple] = {}
+
+    def __repr__(self) -> str:
+        tgt = f" -> {self.target_domain}" if self.target_domain else ""
+        return (f"Task({self.protocol}, {self.family.name}/{self.source.name}, "
+                f"{self.source_domain}{tgt}, {len(self.domains)} domains)")
+
+    # -- data a method may see ----------------------------------------------------------------
+    def _events(self, domain: str, split: str, with_labels: bool) -> EventSet:
+        key = (domain, split, with_labels)
+        if key not in self._cache:
+            self._cache[key] = load_events(self.family.name, domain, split, self.source.name, self.size,
+                                           self.cache_dir, with_labels=with_labels)
+        return self._cache[key]
+
+    def train_data(self) -> EventSet:
+        return self._events(self.source_domain, "train", True)
+
+    def validation_data(self) -> EventSet:
+        return self._events(self.source_domain, "validation", True)
+
+    def unlabelled_data(self) -> dict[str, EventSet]:
+        if self.protocol != "domain_shift":
+            return {}
+        return {self.target_domain: self._events(self.target_domain, "train", False)}
+
+    def test_inputs(self) -> dict[str, EventSet]:
+        return {d: self._events(d, "test", False) for d in self.domains}
+
+    def method_data(self) -> MethodData:
+        """The bundle handed to a method: no reference back to this task or its labels."""
+        return MethodData(self.protocol, self.family, self.source_domain, self.train_data(),
+                          self.validation_data(), self.unlabelled_data(), self.test_inputs())
+
+    # -- scoring (labels stay here) -------------------------------------------------------------
+    def _test_truth(self, domain: str) -> tuple:
+        if domain not in self._truth:
+            ds = load_dataset(self.family.name, domain, split="test", source=self.source.name,
+                              size=self.size, cache_dir=self.cache_dir)
+            cols = ["event_id", "label"] + (["weight"] if "weight" in ds.column_names else [])
+            table = ds.select_columns(cols).with_format("arrow")[:]
+            self._truth[domain] = tuple(table.column(c).to_numpy() for c in cols)
+        return self._truth[domain]
+
+    def evaluate(self, predictions: dict[str, tuple]) -> dict:
+        """Score ``{domain: (event_id, scores (N, C))}`` on the test split of every scored domain."""
+        truth = {d: self._test_truth(d) for d in self.domains}
+        return Evaluator(self.family).eval_domains(truth, predictions, self.source_domain)
+
+    def evaluate_embeddings(self, embeddings: dict[str, tuple]) -> dict:
+        """The linear probe: ``{"train": (ids, emb), "validation": (ids, emb), <domain>: (ids, emb)}``."""
+        for key in ("train", "validation"):
+            if key not in embeddings:
+                raise ValueError(f"embeddings need a {key!r} entry (source-domain {key} split)")
+        train, val = self.train_data(), self.validation_data()
+        tx = align(*embeddings["train"], train.event_id, "train", what="embeddings")
+        vx = align(*embeddings["validation"], val.event_id, "validation", what="embeddings")
+        weight = train.meta.get("weight")
+        probe, info = fit_linear_probe(tx, train.labels, vx, val.labels, self.family.num_classes,
+                                       self.family.primary_metric, sample_weight=weight)
+        preds = {}
+        for d in self.domains:
+            if d not in embeddings:
+                raise ValueError(f"no test embeddings for domain {d!r}")
+            ids = np.asarray(embeddings[d][0])
+            x = align(ids, embeddings[d][1], ids, d, what="embeddings")
+            preds[d] = (ids, full_proba(probe, x, self.family.num_classes))
+        report = self.evaluate(preds)
+        report["probe"] = info
+        report["predictions"] = preds
+        return report
+
+
+def get_task(protocol: str, family: str, source: str | None = None, size: str | None = None,
+             source_domain: str = "nominal", target_domain: str | None = None,
+             domains: list[str] | None = None, cache_dir: str | os.PathLike | None = None) -> Task:
+    """Build a :class:`Task` (errors name the valid protocols, families, domains)."""
+    return Task(protocol, family, source, size, source_domain, target_domain, domains, cache_dir)
+
+
+__all__ = ["PROTOCOLS", "MethodData", "Task", "get_task"]
