@@ -133,6 +133,8 @@ class FamilySpec:
     #: how a voxel index maps to space, for sparse 3D families (written into the card)
     voxel_size_cm: float | None = None
     default_source: str = "generated"
+    #: the target domain ``domain_shift`` uses when none is named (a representative throw)
+    default_target: str | None = None
 
     @property
     def num_classes(self) -> int:

@@ -48,12 +48,12 @@ def align(event_id, values, expected_ids, domain: str, what: str = "scores",
     if (counts > 1).any():
         raise PredictionError(f"{domain}: duplicate event_id {_ids_preview(uniq[counts > 1])}")
     expected_ids = np.asarray(expected_ids)
-    missing = np.setdiff1d(expected_ids, event_id)
-    if len(missing):
-        raise PredictionError(f"{domain}: {len(missing)} events have no {what}: event_id {_ids_preview(missing)}")
     unknown = np.setdiff1d(event_id, expected_ids)
     if len(unknown):
         raise PredictionError(f"{domain}: {len(unknown)} event_id are not in this split: {_ids_preview(unknown)}")
+    missing = np.setdiff1d(expected_ids, event_id)
+    if len(missing):
+        raise PredictionError(f"{domain}: {len(missing)} events have no {what}: event_id {_ids_preview(missing)}")
     order = np.argsort(event_id)
     pos = np.searchsorted(event_id[order], expected_ids)
     return values[order[pos]]

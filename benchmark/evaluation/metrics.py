@@ -12,8 +12,9 @@ AUC
     (sklearn's ``multi_class="ovr"`` refuses a class missing from the labels).
 
 Background rejection ``1/eps_B`` at signal efficiency ``eps_S`` (binary only)
-    From ``roc_curve`` (all thresholds kept), ``eps_B`` is linearly interpolated in ``eps_S``
-    (``numpy.interp(eps_S, tpr, fpr)``).  If no background event passes (``eps_B = 0``), ``eps_B``
+    From ``roc_curve`` (all thresholds kept): if a ROC point has exactly ``tpr = eps_S``, ``eps_B`` is
+    the smallest ``fpr`` among such points (the best working point); otherwise it is linearly
+    interpolated between the two ROC points that bracket ``eps_S``.  If no background event passes (``eps_B = 0``), ``eps_B``
     is set to one background event, ``1/N_B`` (weighted: the smallest background weight over the
     total), so the rejection reported is the finite lower bound ``N_B`` of an unmeasurably large
     value; JSON result files never contain infinities.
@@ -61,7 +62,13 @@ def auc(labels, probs, sample_weight=None) -> float:
 def background_rejection(labels, signal_score, eps_s: float, sample_weight=None) -> float:
     labels = np.asarray(labels)
     fpr, tpr, _ = roc_curve(labels, signal_score, sample_weight=sample_weight, drop_intermediate=False)
-    eps_b = float(np.interp(eps_s, tpr, fpr))
+    # first ROC point reaching eps_S; on a vertical ROC segment this is the lowest eps_B there
+    i = int(np.searchsorted(tpr, eps_s, side="left"))
+    if i == 0 or tpr[i] == eps_s:
+        eps_b = float(fpr[i])
+    else:  # linear interpolation between the neighbouring ROC points
+        t = (eps_s - tpr[i - 1]) / (tpr[i] - tpr[i - 1])
+        eps_b = float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
     if eps_b <= 0:
         bkg = labels == 0
         if sample_weight is None:

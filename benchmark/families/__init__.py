@@ -1,1 +1,1 @@
-"""One module per dataset family: its FamilySpec (classes, columns, sources, domains)."""
+"""Dataset family specifications (one module per family, each defining ``FAMILY``)."""

@@ -106,6 +106,12 @@ def unpack_sparse_batch(batch):
         raise ValueError("negative voxel coordinates: shift each event so its coordinates start at 0")
     if batch_size is None:
         batch_size = int(coords[:, 0].max()) + 1
+    c = coords.long()
+    ext = c.max(dim=0).values + 1
+    key = ((c[:, 0] * ext[1] + c[:, 1]) * ext[2] + c[:, 2]) * ext[3] + c[:, 3]
+    if torch.unique(key).numel() != key.numel():
+        raise ValueError("duplicate (batch, x, y, z) sites in the sparse batch; merge them first "
+                         "(benchmark.augment.sparse3d.revoxelise sums their charge)")
     return coords, feats.float(), int(batch_size)
 
 

@@ -23,6 +23,7 @@ always makes them contiguous.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 
 import torch
@@ -63,9 +64,8 @@ def _apply_cpu_stream_patch() -> int:
 CPU_PATCH_APPLIED = False
 if not torch.cuda.is_available():
     # Import the modules that bind the name at import time before patching them.
-    import spconv.pytorch.hash  # noqa: F401
-    import spconv.pytorch.ops  # noqa: F401
-    import spconv.pytorch.utils  # noqa: F401
+    for _name in ("spconv.pytorch.ops", "spconv.pytorch.hash", "spconv.pytorch.utils"):
+        importlib.import_module(_name)
 
     _apply_cpu_stream_patch()
     CPU_PATCH_APPLIED = True

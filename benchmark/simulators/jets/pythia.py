@@ -99,7 +99,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     # alternative parton shower: Vincia antenna shower, ~10x slower -> small, test-only [S10]
     Variant("vincia", "alternative parton shower: Vincia (PartonShowers:model = 2), test split only",
             ("PartonShowers:model = 2",), {**NOMINAL_GENERATOR, "shower_model": 2.0},
-            fraction=0.1, test_only=True, cost=10.0),
+            fraction=0.2, test_only=True, cost=10.0),
 )}
 
 

@@ -1,0 +1,166 @@
+"""What a benchmark entry is: a folder with ``method.yaml`` naming a small class or a program.
+
+``method.yaml``::
+
+    name: my_method                     # [A-Za-z0-9_.-]+
+    description: one line
+    code_url: https://...
+    framework: pytorch | sklearn | jax | ...
+    protocols: [robustness, linear_probe]   # the protocols it can be run under
+    families: [ndlar, sfgd, jets]           # optional, default: all
+    entry: method.py:MyMethod               # a class: file in this folder, or a module path
+    # or, for any language:
+    # command: ["python", "predict.py", "--data", "{data}", "--out", "{out}"]
+    config: {...}                           # handed to the class; values may be {default: x, full: y}
+
+The class implements :class:`Method` (``fit`` / ``predict``, optionally ``embed``), in the spirit of
+DomainBed's ``Algorithm``: the benchmark owns data access, model selection rules and scoring.
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from benchmark.data.events import EventSet
+from benchmark.data.registry import FamilySpec
+from benchmark.tasks import PROTOCOLS, MethodData
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class MethodConfigError(ValueError):
+    """A method folder whose ``method.yaml`` is missing or malformed."""
+
+
+@dataclass
+class RunContext:
+    """What a method instance is told about the run it is part of."""
+
+    family: FamilySpec
+    protocol: str
+    seed: int
+    size: str = "default"
+    device: str = "cpu"
+    workdir: Path = Path(".")
+    epochs: int | None = None  # a command-line override of the method's own setting
+    progress: bool = True
+
+
+class Method(abc.ABC):
+    """A framework-agnostic benchmark entry.
+
+    ``fit`` gets a :class:`~benchmark.tasks.MethodData` (labelled source train/validation,
+    unlabelled target train under ``domain_shift``, unlabelled test inputs).  ``predict`` returns
+    class scores ``(N, C)`` (probabilities or logits), ``embed`` a frozen representation ``(N, D)``
+    for the benchmark's linear probe.  Model selection may use only what ``fit`` was given.
+    """
+
+    framework: str = "python"
+
+    def __init__(self, config: dict[str, Any], context: RunContext):
+        self.config = config
+        self.context = context
+
+    @abc.abstractmethod
+    def fit(self, data: MethodData) -> None:
+        ...
+
+    @abc.abstractmethod
+    def predict(self, events: EventSet) -> np.ndarray:
+        ...
+
+    def embed(self, events: EventSet) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} provides no embedding (linear_probe needs one)")
+
+    def num_parameters(self) -> int | None:
+        return None
+
+
+@dataclass
+class MethodSpec:
+    """A parsed method folder."""
+
+    folder: Path
+    name: str
+    description: str
+    code_url: str
+    framework: str
+    protocols: list[str]
+    families: list[str] | None
+    entry: str | None
+    command: list[str] | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_config(self, size: str) -> dict[str, Any]:
+        """``{key: {default: a, full: b}}`` -> ``{key: a}`` at ``size`` (plain values pass through)."""
+        out = {}
+        for k, v in self.config.items():
+            if isinstance(v, dict) and set(v) >= {"default"} and set(v) <= {"default", "full"}:
+                out[k] = v.get(size, v["default"])
+            else:
+                out[k] = v
+        return out
+
+    def load_class(self) -> type[Method]:
+        if self.entry is None:
+            from benchmark.methods.external import ExternalProgramMethod
+
+            return ExternalProgramMethod
+        target, _, attr = self.entry.partition(":")
+        if not attr:
+            raise MethodConfigError(f"{self.folder}/method.yaml: entry must be 'file.py:Class' or 'module:Class'")
+        if target.endswith(".py"):
+            path = self.folder / target
+            if not path.exists():
+                raise MethodConfigError(f"{self.folder}/method.yaml: entry file {path} does not exist")
+            mod_name = f"simshift_method_{self.name.replace('-', '_').replace('.', '_')}"
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+        cls = getattr(module, attr, None)
+        if cls is None or not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise MethodConfigError(f"{self.entry} is not a subclass of benchmark.methods.Method")
+        return cls
+
+
+def load_method_spec(folder: str | Path) -> MethodSpec:
+    folder = Path(folder)
+    path = folder / "method.yaml"
+    if not path.exists():
+        raise MethodConfigError(f"{folder} is not a method folder: it has no method.yaml "
+                                f"(see README, 'Adding a method')")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise MethodConfigError(f"{path}: not valid YAML: {err}") from err
+    problems = []
+    name = str(raw.get("name", folder.name))
+    if not NAME.match(name):
+        problems.append(f"name {name!r} may only use letters, digits, '_', '.', '-'")
+    protocols = raw.get("protocols") or []
+    bad = [p for p in protocols if p not in PROTOCOLS]
+    if not protocols or bad:
+        problems.append(f"protocols must be a non-empty list of {sorted(PROTOCOLS)}, got {protocols}")
+    entry, command = raw.get("entry"), raw.get("command")
+    if (entry is None) == (command is None):
+        problems.append("give exactly one of 'entry' (a Method class) or 'command' (a program)")
+    if command is not None and not (isinstance(command, list) and all(isinstance(c, str) for c in command)):
+        problems.append("'command' must be a list of strings")
+    if problems:
+        raise MethodConfigError(f"{path}: " + "; ".join(problems))
+    return MethodSpec(folder=folder, name=name, description=str(raw.get("description", "")),
+                      code_url=str(raw.get("code_url", "")), framework=str(raw.get("framework", "python")),
+                      protocols=list(protocols), families=raw.get("families"), entry=entry, command=command,
+                      config=dict(raw.get("config") or {}))

@@ -1,0 +1,162 @@
+"""Leaderboard generation: ranking rules, separation of versions, escaping, plots, determinism."""
+from __future__ import annotations
+
+import html
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_results as tr  # noqa: E402  (the tiny test family)
+
+from benchmark.data.registry import register_family, unregister_family  # noqa: E402
+from benchmark.evaluation.metrics import robustness_summary  # noqa: E402
+from benchmark.leaderboard import generate_leaderboard, parameter_curves  # noqa: E402
+from benchmark.results import ResultFileError, build_result, write_result  # noqa: E402
+from benchmark.results.submit import stored_name  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def family():
+    register_family(f"{tr.__name__}:FAMILY", replace=True)
+    yield
+    unregister_family(tr.FAMILY_NAME)
+
+
+def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: bool = True,
+              version: str = tr.TinyGenerator.version, evaluator: str | None = None, **method) -> Path:
+    """A stored result with given accuracies (seed k adds 0.01 k), written like ``submit`` stores it."""
+    per_seed = []
+    for k in tr.SEEDS:
+        acc = {"nominal": nominal + 0.01 * k, "gain_low": shifted + 0.01 * k, "gain_high": shifted + 0.01 * k}
+        per_domain = {d: {"accuracy": a, "n_events": 30} for d, a in acc.items()}
+        summary = robustness_summary(per_domain, "accuracy", "nominal", {"gain_low": 0.9, "gain_high": 0.8})
+        per_seed.append({"per_domain": per_domain, "summary": summary})
+    source = tr.FAMILY.sources["generated"]
+    result = build_result(
+        method={"name": name, "description": "desc", "code_url": "https://example.org/" + name.replace(" ", "-"),
+                "framework": "torch", "n_parameters": 10, "standard": standard, **method},
+        dataset={"family": tr.FAMILY_NAME, "source": "generated", "version": version, "size": "default",
+                 "test_sha256": {d: f"{i}" * 64 for i, d in enumerate(tr.DOMAINS)}},
+        protocol="robustness", source_domain="nominal", target_domain=None, domains=list(tr.DOMAINS),
+        domain_parameters={d: source.domain(d).parameters for d in tr.DOMAINS}, seeds=tr.SEEDS,
+        per_seed=per_seed, hardware={"cpu": "test", "gpu": None, "torch": None}, wall_time_s=1.0)
+    if evaluator is not None:
+        result["evaluator_version"] = evaluator
+    tmp = board / "tmp.json"
+    write_result(tmp, result)
+    target = board / "submissions" / stored_name(result, tmp.read_bytes())
+    tmp.replace(target)
+    return target
+
+
+@pytest.fixture
+def board(tmp_path):
+    (tmp_path / "submissions").mkdir()
+    return tmp_path
+
+
+def table_rows(text: str, heading: str) -> list[str]:
+    """The method cells, in order, of the first Markdown table after ``heading``."""
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Rank"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_ranking_follows_the_written_rules(board):
+    synthetic(board, "Alpha", nominal=0.80, shifted=0.70)   # score 0.71, drop 0.10
+    synthetic(board, "Beta", nominal=0.85, shifted=0.80)    # best score
+    synthetic(board, "Gamma", nominal=0.75, shifted=0.70)   # ties Alpha on score, smaller drop
+    synthetic(board, "Delta", nominal=0.97, shifted=0.95, standard=False)  # best, but not standard
+    pages = generate_leaderboard(board)
+    assert pages == [board / "README.md", board / "index.html"]
+    readme = (board / "README.md").read_text()
+    assert "## Ranking rules" in readme and "ties are broken by the smaller drop" in readme
+    ranked = table_rows(readme, "### resultfam")
+    assert [(r[0], r[1]) for r in ranked] == [("1", "Beta"), ("2", "Gamma"), ("3", "Alpha")]
+    # score = mean over shifted domains per seed (0.80, 0.81, 0.82): mean ± std(ddof=1)
+    assert ranked[0][2] == "0.8100 ± 0.0100"
+    assert ranked[0][5] == "gain\\_high (0.8100)"  # worst domain: lowest mean, ties by name
+    assert ranked[0][7] == "0.8500 ± 0.0000"        # agreement from the summaries
+    unranked = table_rows(readme, "Not ranked")
+    assert [(r[0], r[1]) for r in unranked] == [("not ranked", "Delta")]
+    page = (board / "index.html").read_text()
+    assert page.index(">Beta<") < page.index(">Gamma<") < page.index(">Alpha<") < page.index(">Delta<")
+    assert 'class="unranked"' in page
+
+
+def test_other_data_or_evaluator_versions_are_never_mixed(board):
+    synthetic(board, "Current", nominal=0.8, shifted=0.7)
+    synthetic(board, "OldData", nominal=0.9, shifted=0.9, version="t0")
+    synthetic(board, "OldEval", nominal=0.9, shifted=0.9, evaluator="0.0.1")
+    generate_leaderboard(board)
+    readme = (board / "README.md").read_text()
+    current, other = readme.split("## Other data or evaluator versions")
+    assert "Current" in current and "OldData" not in current and "OldEval" not in current
+    assert [r[1] for r in table_rows(other, "Data version t0")] == ["OldData"]
+    assert [r[1] for r in table_rows(other, "evaluator 0.0.1")] == ["OldEval"]
+    assert [r[1] for r in table_rows(current, "### resultfam")] == ["Current"]
+
+
+def test_every_string_is_escaped_in_html_and_markdown(board):
+    evil = "<script>alert(1)"  # names cannot hold "/", descriptions can
+    synthetic(board, evil, nominal=0.8, shifted=0.7, description='"></span><script>alert(2)</script><img src=x>',
+              framework="<b>bold</b> | [x](javascript:alert(3))", code_url="https://example.org/x?a=1&b=2")
+    generate_leaderboard(board)
+    page = (board / "index.html").read_text()
+    assert "<script>alert" not in page and html.escape(evil) in page
+    assert page.count("<script") == 1  # only the page's own sorting script
+    assert "<img" not in page and "<b>bold" not in page
+    assert 'href="javascript' not in page
+    readme = (board / "README.md").read_text()
+    assert "<script>" not in readme and "<img" not in readme and "<b>" not in readme
+    assert "](javascript" not in readme
+
+
+def test_pages_are_byte_identical_when_regenerated(board, tmp_path):
+    synthetic(board, "Alpha", nominal=0.8, shifted=0.7)
+    synthetic(board, "Beta", nominal=0.85, shifted=0.6, standard=False)
+    generate_leaderboard(board)
+    first = {p: (board / p).read_bytes() for p in ("README.md", "index.html")}
+    generate_leaderboard(board)
+    assert {p: (board / p).read_bytes() for p in first} == first
+    copy = tmp_path / "copy"
+    shutil.copytree(board / "submissions", copy / "submissions")
+    generate_leaderboard(copy)
+    assert {p: (copy / p).read_bytes() for p in first} == first
+
+
+def test_html_has_per_domain_and_shift_parameter_plots(board):
+    synthetic(board, "Alpha", nominal=0.8, shifted=0.7)
+    generate_leaderboard(board)
+    page = (board / "index.html").read_text()
+    assert page.count("<svg") == 2 and "<?xml" not in page
+    assert "accuracy per domain" in page and "accuracy vs gain" in page  # matplotlib's text comments
+
+
+def test_parameter_curves_use_domains_that_differ_in_one_parameter():
+    result = {"source_domain": "nominal", "domains": ["nominal", "a_lo", "a_hi", "b_lo", "both", "rand"],
+              "domain_parameters": {"nominal": {"a": 1.0, "b": 2.0}, "a_lo": {"a": 0.5, "b": 2.0},
+                                    "a_hi": {"a": 1.5}, "b_lo": {"b": 1.0}, "both": {"a": 0.1, "b": 0.1},
+                                    "rand": {"a": [0.5, 1.5]}}}
+    assert parameter_curves(result) == {"a": ["nominal", "a_lo", "a_hi"], "b": ["nominal", "b_lo"]}
+
+
+def test_invalid_stored_file_is_refused_by_name(board):
+    synthetic(board, "Alpha", nominal=0.8, shifted=0.7)
+    (board / "submissions" / "hand-edited.json").write_text('{"format": "simshift-result/1"}')
+    with pytest.raises(ResultFileError, match="hand-edited.json"):
+        generate_leaderboard(board)
+
+
+def test_empty_leaderboard(board):
+    generate_leaderboard(board)
+    assert "No entries yet." in (board / "README.md").read_text()
+    assert "No entries yet." in (board / "index.html").read_text()

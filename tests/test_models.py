@@ -1,0 +1,193 @@
+"""Encoders and heads: spconv vs dense conv3d (forward and gradients), shapes, invariances, errors."""
+import importlib.util
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+
+from benchmark.models import DomainHead, LinearHead, ProjectionHead, build_encoder, grad_reverse  # noqa: E402
+from benchmark.models.sparse import spconv_backend as sb  # noqa: E402
+
+
+def _random_sites(gen, batch, shape, p):
+    occupied = torch.rand((batch,) + shape, generator=gen) < p
+    return occupied.nonzero().int()   # deliberately non-contiguous: the backend must cope
+
+
+def _dense(coords, feats, batch, shape):
+    d = torch.zeros((batch,) + shape + (feats.shape[1],), dtype=feats.dtype)
+    d = d.index_put(tuple(coords.long().T), feats)
+    return d.permute(0, 4, 1, 2, 3)
+
+
+@pytest.mark.parametrize("kind,kernel,stride", [("subm", 3, 1), ("down", 2, 2), ("down", 3, 2)])
+def test_spconv_matches_dense_conv3d_forward_and_gradients(kind, kernel, stride):
+    gen = torch.Generator().manual_seed(1)
+    torch.manual_seed(1)
+    batch, shape, c_in, c_out = 2, (6, 7, 5), 3, 4
+    coords = _random_sites(gen, batch, shape, 0.3)
+    assert not coords.is_contiguous()
+    feats = torch.randn(coords.shape[0], c_in, generator=gen, requires_grad=True)
+    conv = sb.subm_conv(c_in, c_out, kernel) if kind == "subm" else sb.down_conv(c_in, c_out, kernel, stride)
+    with torch.no_grad():
+        conv.bias.normal_(generator=gen)
+    y = conv(sb.make_tensor(coords, feats, shape, batch))
+    grad_out = torch.randn(y.features.shape, generator=gen)
+    (y.features * grad_out).sum().backward()   # needs the CPU stream patch on CPU-only torch
+
+    feats_d = feats.detach().clone().requires_grad_(True)
+    weight_d = conv.weight.detach().clone().requires_grad_(True)   # spconv layout (C_out, k, k, k, C_in)
+    out = F.conv3d(_dense(coords, feats_d, batch, shape), weight_d.permute(0, 4, 1, 2, 3),
+                   conv.bias.detach(), stride=stride, padding=kernel // 2 if kind == "subm" else 0)
+    out_idx = y.indices.long()
+    at_sites = out.permute(0, 2, 3, 4, 1)[tuple(out_idx.T)]
+    (at_sites * grad_out).sum().backward()
+
+    if kind == "subm":   # submanifold: output exactly at the input sites
+        assert torch.equal(out_idx[out_idx[:, 1:].sum(1).argsort()].sort(0).values,
+                           coords.long()[coords.long()[:, 1:].sum(1).argsort()].sort(0).values)
+    else:                # regular strided conv: output wherever the receptive field holds an input site
+        occ = _dense(coords, torch.ones(coords.shape[0], 1), batch, shape)
+        reach = F.conv3d(occ, torch.ones(1, 1, kernel, kernel, kernel), stride=stride)[:, 0] > 0
+        assert torch.equal(reach.nonzero().sort(0).values, out_idx.sort(0).values)
+    torch.testing.assert_close(y.features, at_sites, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(conv.weight.grad, weight_d.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(feats.grad, feats_d.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_cpu_stream_patch_is_applied_only_without_cuda():
+    import spconv.pytorch.hash as sp_hash
+    import spconv.pytorch.ops as sp_ops
+
+    if torch.cuda.is_available():
+        assert not sb.CPU_PATCH_APPLIED
+    else:
+        assert sb.CPU_PATCH_APPLIED
+        assert sp_ops.get_current_stream() == 0 and sp_hash.get_current_stream() == 0
+
+
+def _ragged_sparse_batch(gen, sizes, extent=12):
+    rows = []
+    for i, n in enumerate(sizes):
+        flat = torch.randperm(extent ** 3, generator=gen)[:n]
+        xyz = torch.stack([flat // extent ** 2, (flat // extent) % extent, flat % extent], 1)
+        xyz = xyz - xyz.min(0).values
+        rows.append(torch.cat([torch.full((n, 1), i), xyz], 1))
+    coords = torch.cat(rows).int()
+    return coords, torch.rand(coords.shape[0], 1, generator=gen) * 50
+
+
+def test_sparse_encoder_ragged_batch_forward_backward():
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    enc = build_encoder("sparse3d", "default")
+    coords, feats = _ragged_sparse_batch(gen, [1, 40, 200, 7])
+    h = enc((coords, feats))
+    assert h.shape == (4, enc.out_dim) and torch.isfinite(h).all()
+    h.pow(2).sum().backward()
+    grads = {n: p.grad for n, p in enc.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert all(g.abs().sum() > 0 for n, g in grads.items() if "conv" in n), "a conv got no gradient"
+    # events are encoded independently: encoding one event alone gives its row of the batch
+    one = coords[:, 0] == 2
+    alone = enc((torch.cat([torch.zeros_like(coords[one][:, :1]), coords[one][:, 1:]], 1), feats[one]))
+    torch.testing.assert_close(alone[0], h[2], rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_encoder_batch_size_and_input_errors():
+    gen = torch.Generator().manual_seed(0)
+    enc = build_encoder("sparse3d", "default", pooling="max+mean", grn=False)
+    coords, feats = _ragged_sparse_batch(gen, [5, 9])
+    h = enc((coords, feats, 3))            # trailing empty event
+    assert h.shape == (3, 2 * enc.cfg.widths[-1]) and torch.all(h[2] == 0)
+    dup = torch.cat([coords, coords[:1]])
+    with pytest.raises(ValueError, match="duplicate"):
+        enc((dup, torch.cat([feats, feats[:1]])))
+    neg = coords.clone()
+    neg[0, 1] = -1
+    with pytest.raises(ValueError, match="negative"):
+        enc((neg, feats))
+    with pytest.raises(ValueError, match="shape"):
+        enc((coords[:, :3], feats))
+
+
+def _jet_batch(gen, n_const, L):
+    B = len(n_const)
+    x = torch.zeros(B, L, 3)
+    mask = torch.zeros(B, L, dtype=torch.bool)
+    for i, n in enumerate(n_const):
+        x[i, :n, 0] = torch.rand(n, generator=gen) * 100 + 0.5
+        x[i, :n, 1:] = torch.randn(n, 2, generator=gen) * 0.3
+        mask[i, :n] = True
+    return x, mask
+
+
+def test_jet_encoder_shape_permutation_and_padding_invariance():
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    enc = build_encoder("jets", "default").eval()
+    x, mask = _jet_batch(gen, [3, 17, 30, 1], 30)
+    h = enc((x, mask))
+    assert h.shape == (4, enc.out_dim) and torch.isfinite(h).all()
+    assert h.std(0).mean() > 1e-3, "jets with different constituents should not share one embedding"
+    perm = torch.randperm(30, generator=gen)        # padding moves to random positions too
+    torch.testing.assert_close(enc((x[:, perm], mask[:, perm])), h, rtol=1e-4, atol=1e-5)
+    junk = torch.randn(4, 25, 3, generator=gen) * 100   # padding content and amount must not matter
+    x_pad = torch.cat([x, junk], 1)
+    m_pad = torch.cat([mask, torch.zeros(4, 25, dtype=torch.bool)], 1)
+    torch.testing.assert_close(enc((x_pad, m_pad)), h, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(enc((x[:, :30], mask[:, :30])), h)
+    empty = enc((x[:1], torch.zeros_like(mask[:1])))  # a jet with no constituents: zeros, not NaN
+    assert torch.equal(empty, torch.zeros_like(empty))
+
+
+def test_jet_encoder_trains():
+    gen = torch.Generator().manual_seed(0)
+    enc = build_encoder("jets", "default")
+    x, mask = _jet_batch(gen, [5, 12], 12)
+    enc((x, mask)).pow(2).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
+    with pytest.raises(ValueError, match=r"\(B, L, 3\)"):
+        enc((x[..., :2], mask))
+
+
+def test_factory_errors_and_minkowski_guard():
+    with pytest.raises(ValueError, match="unknown event kind"):
+        build_encoder("images")
+    with pytest.raises(ValueError, match="unknown encoder size"):
+        build_encoder("jets", "huge")
+    with pytest.raises(ValueError, match="unknown sparse backend"):
+        build_encoder("sparse3d", backend="torchsparse")
+    if importlib.util.find_spec("MinkowskiEngine") is None:
+        with pytest.raises(ImportError, match="MinkowskiEngine"):
+            build_encoder("sparse3d", backend="minkowski")
+    with pytest.raises(ValueError, match="depthwise"):
+        build_encoder("sparse3d", depthwise=True)   # spconv has no depthwise conv
+
+
+def test_full_presets_match_the_study_sizes():
+    from benchmark.models.jets import PRESETS as JET
+    from benchmark.models.sparse.convnext import PRESETS as SPARSE
+
+    assert SPARSE["full"].widths == (96, 192, 384, 768) and SPARSE["full"].depths == (3, 3, 9, 3)
+    assert SPARSE["full"].stem_kernel == 4
+    assert (JET["full"].d_model, JET["full"].n_layers, JET["full"].n_heads) == (1000, 4, 4)
+
+
+def test_heads_and_gradient_reversal():
+    torch.manual_seed(0)
+    head = ProjectionHead(8, 16, 4)
+    assert [type(m).__name__ for m in head] == ["Linear", "ReLU", "Linear", "ReLU"] and head.out_dim == 4
+    assert LinearHead(8, 3)(torch.randn(5, 8)).shape == (5, 3)
+    h = torch.randn(5, 8, requires_grad=True)
+    w = torch.randn(5, 8)
+    (grad_reverse(h, 0.5) * w).sum().backward()
+    torch.testing.assert_close(h.grad, -0.5 * w)
+    dom = DomainHead(8, 2, coeff=1.0)
+    h.grad = None
+    out = dom(h)
+    out.sum().backward()
+    torch.testing.assert_close(h.grad, -dom.fc.weight.sum(0).expand(5, 8))
+    torch.testing.assert_close(out, dom.fc(h))
