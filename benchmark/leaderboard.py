@@ -350,7 +350,8 @@ def domain_bar_plot(group: Group, entries: list[Entry]) -> str:
             lo = min(e.per_domain[d][0] for e in entries for d in domains)
             ax.set_ylim(max(0.0, lo - 0.1), 1.0)
         ax.set_title(f"{entries[0].metric} per domain")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(domains) <= 4 else -0.35),
+                  ncols=2, frameon=False)
         return _svg(fig, f"{group.anchor}-bars")
 
 
@@ -399,7 +400,7 @@ def parameter_plot(group: Group, entries: list[Entry], name: str, domains: list[
         ax.set_xlabel(name)
         ax.set_ylabel(entries[0].metric)
         ax.set_title(f"{entries[0].metric} vs {name}")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2, frameon=False)
         return _svg(fig, f"{group.anchor}-{name}")
 
 
@@ -422,7 +423,8 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
 _CSS = """\
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; white-space: nowrap; }
+td:nth-child(2) { white-space: normal; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
 th:hover { background: #e0e0e0; }
 tr.unranked td { color: #777; font-style: italic; }

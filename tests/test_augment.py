@@ -133,6 +133,9 @@ def test_collinear_split_conserves_pt_and_direction():
         assert all(abs(before[k] - after[k]) < 1e-9 for k in before)
     y2, m2 = ja.collinear_split(x, mask, gen, max_splits=2)
     assert m2.sum(1).tolist() == [7, 14, 20, 2]
+    y3, m3 = ja.collinear_split(x, mask, gen, pad_to=30)
+    assert y3.shape == (4, 30, 3) and m3.sum(1).tolist() == [10, 24, 30, 2]
+    torch.testing.assert_close((y3[..., 0] * m3).sum(1), (x[..., 0] * mask).sum(1))
 
 
 def test_soft_smear_width_scales_as_inverse_pt():
@@ -160,11 +163,16 @@ def test_translation_shifts_centroid_by_drawn_amount():
 def test_rotation_about_jet_axis():
     gen = torch.Generator().manual_seed(8)
     x, mask = _jets(gen, [6, 9], 9)
+    x[..., 1:] = torch.where(mask[..., None], x[..., 1:] - _pt_centroid(x, mask)[:, None, :], x[..., 1:])
     y, m = ja.rotate_jets(x, mask, angle=torch.tensor([math.pi / 2, math.pi], dtype=torch.float64))
     torch.testing.assert_close(y[0, :6, 1:], torch.stack([-x[0, :6, 2], x[0, :6, 1]], -1))
     torch.testing.assert_close(y[1, :, 1:], -x[1, :, 1:])
     z, _ = ja.rotate_jets(x, mask, gen)
     torch.testing.assert_close(z[..., 1:].norm(dim=-1), x[..., 1:].norm(dim=-1))   # distance to axis kept
+    shifted = x.clone()
+    shifted[..., 1:] += torch.tensor([0.7, -0.4], dtype=torch.float64) * mask[..., None]   # uncentred jets
+    w, _ = ja.rotate_jets(shifted, mask, gen)
+    torch.testing.assert_close(_pt_centroid(w, mask), _pt_centroid(shifted, mask))   # rotates about the centroid
     torch.testing.assert_close(z[..., 0], x[..., 0])
     assert (z[..., 1:] - x[..., 1:]).abs().max() > 1e-3
 

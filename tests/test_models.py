@@ -191,3 +191,17 @@ def test_heads_and_gradient_reversal():
     out.sum().backward()
     torch.testing.assert_close(h.grad, -dom.fc.weight.sum(0).expand(5, 8))
     torch.testing.assert_close(out, dom.fc(h))
+
+
+def test_sparse_encoder_sees_charge_magnitude():
+    """Two events with the same voxels and charges 100 vs 3000 must be told apart (log1p input)."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    coords, _ = _ragged_sparse_batch(gen, [30])
+    both = torch.cat([coords, coords + torch.tensor([1, 0, 0, 0], dtype=torch.int32)])
+    feats = torch.cat([torch.full((30, 1), 100.0), torch.full((30, 1), 3000.0)])
+    enc = build_encoder("sparse3d", "default").eval()
+    h = enc((both, feats))
+    assert (h[0] - h[1]).abs().max() > 0.1 * h[0].abs().max()
+    same = enc((both, torch.full((60, 1), 100.0)))
+    torch.testing.assert_close(same[0], same[1])

@@ -5,8 +5,10 @@ Convention: x float (B, L, 3) = (pT [GeV], eta, phi) per constituent, eta/phi re
 mask bool (B, L) True for real constituents. Padding entries are left untouched (and stay masked).
 Every function returns new tensors ``(x, mask)`` and takes an optional ``torch.Generator``.
 
-- rotate_jets: rotation in the (eta, phi) plane about the jet axis (0, 0) by an independent uniform
-  angle in [0, 2 pi) per jet. JetCLR rotates about the origin and expects centred jets.
+- rotate_jets: rotation in the (eta, phi) plane about the jet's pT-weighted centroid by an independent
+  uniform angle in [0, 2 pi) per jet. JetCLR rotates about the origin and expects jets centred on their
+  pT-weighted centroid (its README); for centred jets the two are the same, for uncentred ones this
+  version still keeps the jet in place. Centre jets first anyway (phi is periodic).
 - translate_jets: shift of the whole jet by U(-w*(max-min), +w*(max-min)) in eta and, independently, in
   phi, w = 1.0 (JetCLR's default width); phi then wrapped into [-pi, pi) as in JetCLR. Deviation: the
   range (max - min) is taken over real constituents only (JetCLR's includes the zero padding).
@@ -14,7 +16,9 @@ Every function returns new tensors ``(x, mask)`` and takes an optional ``torch.G
   z ~ U(0, 1), at the same (eta, phi): total pT and the pT-weighted direction are unchanged (an IR- and
   collinear-safe observable is invariant). As in JetCLR the splits fill the free padding slots: each jet
   splits min(n_real, n_free) distinct real constituents chosen uniformly (JetCLR: 50 - max(n, 25) of the
-  first max(n, 25) entries of a 50-slot array, i.e. it also fills the padding). Pass ``max_splits`` to cap it.
+  first max(n, 25) entries of a 50-slot array, i.e. it also fills the padding). Pass ``max_splits`` to cap
+  it, and ``pad_to`` to add padding first (a batch padded to its longest jet has no free slot there;
+  JetCLR's arrays have 50).
 - soft_smear: eta and phi of each constituent get independent Gaussian shifts with sigma = Lambda_soft / pT,
   Lambda_soft = 0.1 GeV (JetCLR: sigma = 0.1 / max(pT [GeV], 0.1), so the width never exceeds 1).
 - jetclr_views: JetCLR's pair of views (code order): view 1 = rotate, translate; view 2 = rotate,
@@ -26,7 +30,7 @@ import math
 
 import torch
 
-__all__ = ["rotate_jets", "translate_jets", "collinear_split", "soft_smear", "jetclr_views", "LAMBDA_SOFT_GEV"]
+__all__ = ["pt_centroid", "rotate_jets", "translate_jets", "collinear_split", "soft_smear", "jetclr_views", "LAMBDA_SOFT_GEV"]
 
 LAMBDA_SOFT_GEV = 0.1  # JetCLR soft-smearing scale (bmdillon/JetCLR jet_augs.py: 0.1 / pT)
 
@@ -43,14 +47,22 @@ def _u(shape, generator, like):
     return torch.rand(shape, generator=generator, dtype=like.dtype).to(like.device)
 
 
+def pt_centroid(x, mask):
+    """(B, 2) pT-weighted mean (eta, phi) of the real constituents (zeros for an empty jet)."""
+    w = torch.where(mask, x[..., 0], torch.zeros_like(x[..., 0]))
+    return (x[..., 1:] * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+
+
 def rotate_jets(x, mask, generator=None, angle: torch.Tensor | None = None):
-    """Rotate (eta, phi) about (0, 0) by ``angle`` (B,) or by U[0, 2 pi) per jet."""
+    """Rotate (eta, phi) about the pT-weighted centroid by ``angle`` (B,) or by U[0, 2 pi) per jet."""
     x, mask = _check(x, mask)
     if angle is None:
         angle = 2 * math.pi * _u(x.shape[0], generator, x)
     c, s = torch.cos(angle)[:, None], torch.sin(angle)[:, None]
-    eta, phi = x[..., 1], x[..., 2]
-    new = torch.stack([x[..., 0], c * eta - s * phi, s * eta + c * phi], dim=-1)
+    centre = pt_centroid(x, mask)
+    eta, phi = x[..., 1] - centre[:, None, 0], x[..., 2] - centre[:, None, 1]
+    new = torch.stack([x[..., 0], c * eta - s * phi + centre[:, None, 0],
+                       s * eta + c * phi + centre[:, None, 1]], dim=-1)
     return torch.where(mask[..., None], new, x), mask
 
 
@@ -68,16 +80,20 @@ def translate_jets(x, mask, generator=None, width: float = 1.0, shift: torch.Ten
         lo = torch.where(mask[..., None], x[..., 1:], torch.full_like(x[..., 1:], big)).amin(dim=1)
         span = torch.where(mask.any(dim=1)[:, None], hi - lo, torch.zeros_like(hi))
         shift = width * span * (2 * _u((x.shape[0], 2), generator, x) - 1)
-    eta = x[..., 1] + 0.9 * shift[:, None, 0]
+    eta = x[..., 1] + shift[:, None, 0]
     phi = _wrap_phi(x[..., 2] + shift[:, None, 1])
     new = torch.stack([x[..., 0], eta, phi], dim=-1)
     out = torch.where(mask[..., None], new, x), mask
     return (*out, shift) if return_shift else out
 
 
-def collinear_split(x, mask, generator=None, max_splits: int | None = None):
+def collinear_split(x, mask, generator=None, max_splits: int | None = None, pad_to: int | None = None):
     """Split distinct real constituents into two collinear ones sharing the pT; new ones fill padding."""
     x, mask = _check(x, mask)
+    if pad_to is not None and pad_to > x.shape[1]:
+        extra = pad_to - x.shape[1]
+        x = torch.cat([x, x.new_zeros((x.shape[0], extra, 3))], dim=1)
+        mask = torch.cat([mask, mask.new_zeros((mask.shape[0], extra))], dim=1)
     B, L, _ = x.shape
     n_real = mask.sum(dim=1)
     k = torch.minimum(n_real, L - n_real)
@@ -110,12 +126,15 @@ def soft_smear(x, mask, generator=None, lambda_soft: float = LAMBDA_SOFT_GEV):
     return torch.where(mask[..., None], new, x), mask
 
 
-def jetclr_views(x, mask, generator=None, width: float = 1.0):
-    """JetCLR's two views of a batch of jets (see module docstring); returns ((x1, m1), (x2, m2))."""
+def jetclr_views(x, mask, generator=None, width: float = 1.0, pad_to: int | None = None):
+    """JetCLR's two views of a batch of jets (see module docstring); returns ((x1, m1), (x2, m2)).
+
+    ``pad_to`` (e.g. 50 as JetCLR, or the collate's max_constituents) gives view 2 room for the splits.
+    """
     x1, m1 = rotate_jets(x, mask, generator)
     x1, m1 = translate_jets(x1, m1, generator, width=width)
     x2, m2 = rotate_jets(x, mask, generator)
-    x2, m2 = collinear_split(x2, m2, generator)
+    x2, m2 = collinear_split(x2, m2, generator, pad_to=pad_to)
     x2, m2 = soft_smear(x2, m2, generator)
     x2, m2 = translate_jets(x2, m2, generator, width=width)
     return (x1, m1), (x2, m2)

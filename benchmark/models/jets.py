@@ -67,6 +67,8 @@ def unpack_jet_batch(batch):
 class JetTransformerEncoder(nn.Module):
     """(x (B,L,3), mask (B,L)) -> h (B, d_model); invariant to constituent order and padding."""
 
+    kind = "jets"
+
     def __init__(self, cfg: JetTransformerConfig | None = None, **overrides):
         super().__init__()
         cfg = dc_replace(cfg or PRESETS["default"], **overrides)

@@ -47,11 +47,11 @@ _MAX_REASONS_PER_SEED = 12
 class SubmissionError(ValueError):
     """A refused submission; ``reasons`` lists every problem found."""
 
-    def __init__(self, path, reasons: list[str]):
+    def __init__(self, path, reasons: list[str], note: str = ""):
         self.path = Path(path)
         self.reasons = list(reasons)
         super().__init__(f"{self.path} was not accepted ({len(self.reasons)} problem(s)):\n"
-                         + "\n".join(f"  - {r}" for r in self.reasons))
+                         + "\n".join(f"  - {r}" for r in self.reasons) + (f"\n{note}" if note else ""))
 
 
 @dataclass
@@ -320,9 +320,8 @@ def validate_submission(result_path: str | os.PathLike, predictions: str | os.Pa
     try:
         check_result(result, path)
     except ResultFileError as exc:
-        reasons += exc.reasons
-        reasons.append("(names, data hashes and predictions are checked once these are fixed)")
-        raise SubmissionError(path, reasons) from None
+        raise SubmissionError(path, reasons + exc.reasons,
+                              "(names, data hashes and predictions are checked once these are fixed)") from None
     checks = ["schema, finite values, consistency and aggregate"]
     if not reasons:
         checks.append(f"{len(seeds)} seeds")

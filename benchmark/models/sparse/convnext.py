@@ -15,7 +15,16 @@ which has C times more weights per block and mixes channels as well as space; to
 the kernel is 3^3 in both presets (the study: 7^3). With ``backend="minkowski"`` and
 ``depthwise=True`` the block uses MinkowskiEngine's channel-wise convolution like the study (7^3 then
 fits the budget). The stem of the "full" preset matches the study (4^3 kernel, stride 4); the CPU
-"default" preset uses a 2^3 stride-2 stem.
+"default" preset uses a 2^3 stride-2 stem. Consequence for "full" with spconv: a regular 3^3 conv at
+width C has 27*C^2 weights against 343*C for the study's 7^3 depthwise one, so the encoder has about
+116 M parameters (the study's: about 31 M) and a 3^3 instead of 7^3 receptive field per block; the
+widths, depths, strides, GRN, pooling and the 768-d output are the study's.
+
+Input: the charge enters through sign(q) * log(1 + |q|) by default (``input_transform``). Why: with one
+input channel, the stem's LayerNorm maps w*q + b to nearly the same vector for every large |q|, so raw
+charges of hundreds or thousands (ADC counts, photo-electrons) would lose their magnitude; the log
+compresses the dynamic range and still allows the slightly negative charges of the charge-noise
+augmentation. The study fed the raw ADC value; use ``input_transform="none"`` to do the same.
 
 LayerNorm and GRN act on the flat (M, C) feature matrix of active sites; GRN's global L2 norm is
 taken per event (using the batch index), as in ConvNeXt-V2's sparse MinkowskiGRN.
@@ -44,6 +53,7 @@ class ConvNeXtConfig:
     grn: bool = True                # study: GRN in the contrastive encoder, not in DANN
     depthwise: bool = False         # only the MinkowskiEngine backend supports True
     pooling: str = "max"            # "max" (study), "mean", or "max+mean" (concatenated)
+    input_transform: str = "none"  # "log1p": sign(q) log(1 + |q|) on the charge; "none": raw
     ln_eps: float = 1e-6
 
     def __post_init__(self):
@@ -51,6 +61,8 @@ class ConvNeXtConfig:
             raise ValueError(f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
         if self.pooling not in ("max", "mean", "max+mean"):
             raise ValueError(f"pooling must be 'max', 'mean' or 'max+mean', got {self.pooling!r}")
+        if self.input_transform not in ("log1p", "none"):
+            raise ValueError(f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}")
         if self.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for a centred submanifold conv, got {self.kernel_size}")
 
@@ -175,6 +187,8 @@ class Block(nn.Module):
 class SparseConvNeXtEncoder(nn.Module):
     """(coords, feats[, batch_size]) -> h (B, out_dim). See the module docstring for the architecture."""
 
+    kind = "sparse3d"
+
     def __init__(self, cfg: ConvNeXtConfig | None = None, backend: str = "spconv", **overrides):
         super().__init__()
         cfg = dc_replace(cfg or PRESETS["default"], **overrides)
@@ -206,7 +220,10 @@ class SparseConvNeXtEncoder(nn.Module):
         coords, feats, n = unpack_sparse_batch(batch)
         b = get_backend(self.backend_name)
         dev = next(self.parameters()).device
-        x = b.make_tensor(coords.to(dev), feats.to(dev), self.spatial_shape(coords), n)
+        feats = feats.to(dev)
+        if self.cfg.input_transform == "log1p":
+            feats = torch.sign(feats) * torch.log1p(feats.abs())
+        x = b.make_tensor(coords.to(dev), feats, self.spatial_shape(coords), n)
         x = self.stem(x)
         x = b.replace(x, self.stem_norm(b.features(x)))
         for i, blocks in enumerate(self.stages):

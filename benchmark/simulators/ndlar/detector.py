@@ -180,30 +180,39 @@ class ChunkRenderer:
             raise ValueError(f"pixel pitch {pitch} cm is too fine for the pixel key layout (min ~0.15 cm)")
         active, tpc, drift = locate(dep["pos"])
         idx = np.flatnonzero(active & (dep["de"] > 0))
-        self.ev, self.tpc, self.drift = dep["event"][idx], tpc[idx], drift[idx]
+        self.ev, self.tpc, self.drift_cm = dep["event"][idx], tpc[idx], drift[idx]
         self.pos, self.de, self.t0 = dep["pos"][idx], dep["de"][idx], dep["t"][idx]
         self.dedx = self.de / np.maximum(dep["dx"][idx], 1e-4)
         self.normals, self.delays = normals[idx], delays[idx]
         self._cache: dict[tuple, tuple] = {}
 
-    def packets(self, params: dict[str, np.ndarray]):
-        """Drifted charge packets: (pixel key, arrival time before the buffer delay, charge e-, event)."""
-        phys = tuple(np.asarray(params[p]).tobytes() for p in C.PHYSICS_NAMES)
-        if phys in self._cache:
-            return self._cache[phys]
+    def drift(self, params: dict[str, np.ndarray]):
+        """Attenuated, diffused charge packets before pixelisation: (y, z, t, q), each (n_dep, n_sub),
+        with y, z in cm at the anode, t the arrival time in us (before the buffer delay), q in e-."""
         ev = self.ev
         efield = params["efield"]
         v_ev = drift_velocity(efield)
         n_e = recombination(self.dedx, efield[ev], self.model) * self.de / C.W_ION_MEV
-        t_drift = self.drift / v_ev[ev]
+        t_drift = self.drift_cm / v_ev[ev]
         q = n_e * np.exp(-t_drift / params["electron_lifetime"][ev])
         sig_t = np.sqrt(2.0 * params["transverse_diffusion"][ev] * t_drift)
         sig_lt = np.sqrt(2.0 * C.LONGITUDINAL_DIFFUSION * t_drift) / v_ev[ev]
         nrm = self.normals
+        n_sub = nrm.shape[1]
         y = self.pos[:, 1, None] + sig_t[:, None] * nrm[:, :, 0]
         z = self.pos[:, 2, None] + sig_t[:, None] * nrm[:, :, 1]
         t = (self.t0 + t_drift)[:, None] + sig_lt[:, None] * nrm[:, :, 2]
-        n_sub = nrm.shape[1]
+        return y, z, t, np.repeat((q / n_sub)[:, None], n_sub, axis=1)
+
+    def packets(self, params: dict[str, np.ndarray]):
+        """Drifted charge packets on pixels: (pixel key, arrival time before the buffer delay, charge e-,
+        event index, unit buffer delay); cached per set of physics parameters."""
+        phys = tuple(np.asarray(params[p]).tobytes() for p in C.PHYSICS_NAMES)
+        if phys in self._cache:
+            return self._cache[phys]
+        ev = self.ev
+        y, z, t, q = self.drift(params)
+        n_sub = y.shape[1]
         iy = np.floor((y - C.ACTIVE_MIN[1]) / self.pitch).astype(np.int64)
         iz = np.floor((z - C.ACTIVE_MIN[2]) / self.pitch).astype(np.int64)
         # a packet diffused out of the active area (module gap, edge) is lost
@@ -214,7 +223,7 @@ class ChunkRenderer:
         deposit = sel // n_sub
         key = ((((ev[deposit] << _TPC_BITS) | self.tpc[deposit]) << _IY_BITS | iy.ravel()[sel]) << _IZ_BITS) \
             | iz.ravel()[sel]
-        out = (key, t.ravel()[sel], np.repeat(q / n_sub, n_sub)[sel], ev[deposit], self.delays.ravel()[sel])
+        out = (key, t.ravel()[sel], q.ravel()[sel], ev[deposit], self.delays.ravel()[sel])
         self._cache[phys] = out
         return out
 

@@ -96,8 +96,8 @@ class NDLArGenerator(Generator):
     def __init__(self, pixel_pitch_cm: float = C.PIXEL_PITCH_CM, recombination: str = "birks", n_sub: int = 1):
         if recombination not in C.RECOMBINATION_MODELS:
             raise ValueError(f"recombination must be one of {C.RECOMBINATION_MODELS}, got {recombination!r}")
-        if not 0.1 <= pixel_pitch_cm <= 2.0:
-            raise ValueError(f"pixel_pitch_cm must be in [0.1, 2.0] cm (ND-LAr: 0.38), got {pixel_pitch_cm}")
+        if not 0.15 <= pixel_pitch_cm <= 2.0:
+            raise ValueError(f"pixel_pitch_cm must be in [0.15, 2.0] cm (ND-LAr: 0.38), got {pixel_pitch_cm}")
         if not 1 <= n_sub <= 8:
             raise ValueError(f"n_sub (charge packets per deposit) must be in 1..8, got {n_sub}")
         self.pixel_pitch_cm = float(pixel_pitch_cm)

@@ -50,7 +50,7 @@ class SFGDGenerator(Generator):
     version = "1.0.0"
     sizes = {
         # all 27 domains in about a minute on 2 cores (see datasets/sfgd/VALIDATION.md)
-        "default": {"train": 1600, "validation": 400, "test": 800},
+        "default": {"train": 2000, "validation": 500, "test": 1000},
         # the study capped 320k / 80k / 400k events per class; this is a quarter of that per class
         "full": {"train": 320_000, "validation": 80_000, "test": 100_000},
     }
