@@ -45,6 +45,11 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+def is_main_process() -> bool:
+    """Under torchrun every rank runs this code; only rank 0 writes files and prints tables."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_generate: bool) -> None:
     """Generate the embedded default if it is missing (published sources must be fetched)."""
     spec = get_family(family)
@@ -58,6 +63,9 @@ def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_gen
             raise
     from benchmark.data.materialise import generate
 
+    if not is_main_process():
+        raise RuntimeError("generate the dataset before launching several ranks: "
+                           f"python -m benchmark generate {family} --size {size}")
     print(f"[simshift] materialising {family}/{src.name}/{size} first (one time) ...", flush=True)
     generate(family, size=size, cache_dir=cache_dir)
 
@@ -116,6 +124,8 @@ def run_protocol(spec: MethodSpec, family: str, protocol: str, seeds, size: str,
                   f"{' -> ' + task.target_domain if task.target_domain else ''}), seed {seed}", flush=True)
             t0 = time.time()
             report, predictions, n = run_one_seed(spec, task, seed, size, device, workdir, epochs, progress)
+            if not is_main_process():
+                continue
             for d, (ids, scores) in predictions.items():
                 save_predictions(folder / prediction_relpath(seed, d), ids, scores)
             record = {"seed": seed, "per_domain": report["per_domain"], "summary": report["summary"],
@@ -124,6 +134,8 @@ def run_protocol(spec: MethodSpec, family: str, protocol: str, seeds, size: str,
         per_seed.append(record)
         n_params = record.get("n_parameters", n_params)
         files[f"seed{seed}"] = {d: prediction_relpath(seed, d) for d in task.domains}
+    if not is_main_process():
+        return folder / "result.json"
     data_folder = task.folder
     prov = read_provenance(data_folder)
     dataset = {"family": family, "source": task.source.name, "version": str(prov.get("version")),

@@ -196,6 +196,13 @@ def test_schema_is_a_valid_draft_2020_12_schema(run_dir):
     jsonschema.Draft202012Validator(schema).validate(json.loads(run_dir.read_text()))
 
 
+def test_schema_protocols_are_the_task_protocols():
+    from benchmark.results import load_schema
+    from benchmark.tasks import PROTOCOLS
+
+    assert set(load_schema()["properties"]["protocol"]["enum"]) == set(PROTOCOLS)
+
+
 # ------------------------------------------------------------------------------------- submission
 
 def test_valid_submission_is_verified_and_stored_under_a_safe_name(tiny_data, truth, tmp_path):

@@ -210,20 +210,6 @@ class _PredictionReader:
             raise
 
 
-def _test_truth(result: dict, cache_dir) -> dict[str, tuple]:
-    """``{domain: (event_id, labels[, weight])}`` of the scored test splits, from the local data."""
-    from benchmark.data.loader import load_events
-
-    ds = result["dataset"]
-    truth = {}
-    for d in result["domains"]:
-        ev = load_events(ds["family"], d, "test", source=ds["source"], size=ds["size"], cache_dir=cache_dir,
-                         with_labels=True)
-        w = ev.meta.get("weight")
-        truth[d] = (ev.event_id, ev.labels) if w is None else (ev.event_id, ev.labels, w)
-    return truth
-
-
 def _differences(reported, official, where: str) -> list[str]:
     """Where ``reported`` and the evaluator's ``official`` values differ (numbers: > tolerance)."""
     if isinstance(official, float) and not np.isfinite(official):
@@ -251,20 +237,24 @@ def _differences(reported, official, where: str) -> list[str]:
     return [] if reported == official else [f"{where}: reported {reported!r}, the evaluator gives {official!r}"]
 
 
-def _prediction_errors(result: dict, spec, location, cache_dir) -> list[str]:
+def _prediction_errors(result: dict, location, cache_dir) -> list[str]:
     """Recompute every seed's metrics from its prediction files with the official evaluator."""
     from benchmark.data.loader import DatasetNotMaterialised
-    from benchmark.evaluation.evaluator import Evaluator, PredictionError
+    from benchmark.evaluation.evaluator import PredictionError
+    from benchmark.tasks import get_task
 
     try:
         reader = _PredictionReader(location)
     except (FileNotFoundError, zipfile.BadZipFile) as exc:
         return [str(exc)]
-    try:
-        truth = _test_truth(result, cache_dir)
-    except DatasetNotMaterialised as exc:
+    ds = result["dataset"]
+    try:  # the same task object `run` scored with: it holds the test labels
+        task = get_task(result["protocol"], ds["family"], source=ds["source"], size=ds["size"],
+                        source_domain=result["source_domain"], target_domain=result["target_domain"],
+                        domains=None if result["protocol"] == "domain_shift" else result["domains"],
+                        cache_dir=cache_dir)
+    except (DatasetNotMaterialised, ValueError) as exc:
         return [f"cannot recompute the metrics: {exc}"]
-    evaluator = Evaluator(spec)
     reasons = []
     for entry in result["per_seed"]:
         seed = entry["seed"]
@@ -276,7 +266,7 @@ def _prediction_errors(result: dict, spec, location, cache_dir) -> list[str]:
                 problems.append(f"seed {seed}: {exc}")
         if not problems:
             try:
-                official = _json_normal_nan(evaluator.eval_domains(truth, preds, result["source_domain"]))
+                official = _json_normal_nan(task.evaluate(preds))
             except PredictionError as exc:
                 problems.append(f"seed {seed}: predictions rejected by the evaluator: {exc}")
             else:
@@ -339,7 +329,7 @@ def validate_submission(result_path: str | os.PathLike, predictions: str | os.Pa
     if predictions is None and result.get("predictions") and (path.parent / "predictions").is_dir():
         predictions = path.parent / "predictions"
     if predictions is not None and spec is not None and not registry_reasons:
-        pred_reasons = _prediction_errors(result, spec, predictions, cache_dir)
+        pred_reasons = _prediction_errors(result, predictions, cache_dir)
         reasons += pred_reasons
         if not pred_reasons:
             verified = True

@@ -53,7 +53,7 @@ class ConvNeXtConfig:
     grn: bool = True                # study: GRN in the contrastive encoder, not in DANN
     depthwise: bool = False         # only the MinkowskiEngine backend supports True
     pooling: str = "max"            # "max" (study), "mean", or "max+mean" (concatenated)
-    input_transform: str = "none"  # "log1p": sign(q) log(1 + |q|) on the charge; "none": raw
+    input_transform: str = "log1p"  # "log1p": sign(q) log(1 + |q|) on the charge; "none": raw
     ln_eps: float = 1e-6
 
     def __post_init__(self):
