@@ -217,14 +217,28 @@ def build_groups(entries: list[Entry]) -> list[Group]:
 
 
 def load_submissions(leaderboard_dir: str | os.PathLike) -> list[Entry]:
-    """Every ``submissions/*.json`` (sorted by name), validated; one error lists every bad file."""
+    """Every ``submissions/*.json`` (sorted by name), checked again; one error lists every bad file.
+
+    Besides the result-file checks, a stored file must have the name ``submit`` gives it and at
+    least the minimum number of seeds, so a file added by hand in a pull request is caught here.
+    """
+    from benchmark.results.submit import MIN_SEEDS, stored_name
+
     folder = Path(leaderboard_dir) / "submissions"
     entries, bad = [], []
     for path in sorted(folder.glob("*.json")):
         try:
-            entries.append(make_entry(path.name, load_result(path)))
+            result = load_result(path)
         except ResultFileError as exc:
             bad.append(str(exc))
+            continue
+        expected = stored_name(result, path.read_bytes())
+        if path.name != expected:
+            bad.append(f"{path}: must be named {expected} (add files with `python -m benchmark submit`)")
+        elif len(result["seeds"]) < MIN_SEEDS:
+            bad.append(f"{path}: {len(result['seeds'])} seeds, a leaderboard entry needs at least {MIN_SEEDS}")
+        else:
+            entries.append(make_entry(path.name, result))
     if bad:
         raise ResultFileError(folder, ["invalid stored submission(s); files there must come through "
                                        "`python -m benchmark submit` (remove or resubmit them):", *bad])
@@ -245,10 +259,13 @@ def _row(rank: str, e: Entry) -> dict[str, str]:
     """The displayed cells of one entry (plain text; escaping happens per output format)."""
     m = e.result["method"]
     worst = "—" if e.worst_domain is None else f"{e.worst_domain} ({e.per_domain[e.worst_domain][0]:.4f})"
-    return {"Rank": rank, "Method": m["name"], "Score": _fmt(e.stats["score"]), "Source domain": _fmt(e.stats["nominal"]),
-            "Shifted mean": _fmt(e.stats["shifted"]), "Worst domain": worst, "Drop": _fmt(e.stats["drop"], True),
-            "Agreement": _fmt(e.stats["agreement"]), "Seeds": str(len(e.result["seeds"])),
-            "Framework": m["framework"], "Code": m["code_url"]}
+    row = {"Rank": rank, "Method": m["name"], "Score": _fmt(e.stats["score"]), "Source domain": _fmt(e.stats["nominal"]),
+           "Shifted mean": _fmt(e.stats["shifted"]), "Worst domain": worst, "Drop": _fmt(e.stats["drop"], True),
+           "Agreement": _fmt(e.stats["agreement"]), "Seeds": str(len(e.result["seeds"])),
+           "Framework": m["framework"], "Code": m["code_url"]}
+    if e.result["protocol"] == "robustness":  # there the score is the shifted mean
+        del row["Shifted mean"]
+    return row
 
 
 def _sort_value(col: str, e: Entry, rank: str) -> str:
@@ -422,9 +439,10 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
 
 _CSS = """\
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; white-space: nowrap; }
-td:nth-child(2) { white-space: normal; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.45em; text-align: left; white-space: nowrap; }
+td:nth-child(2) { white-space: normal; min-width: 11em; }
+.scroll { overflow-x: auto; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
 th:hover { background: #e0e0e0; }
 tr.unranked td { color: #777; font-style: italic; }
@@ -442,7 +460,7 @@ def _e(text) -> str:
 
 def _html_table(group: Group) -> str:
     cols = list(_row("1", group.entries[0]))
-    out = ['<table class="sortable">', "<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr></thead>",
+    out = ['<div class="scroll"><table class="sortable">', "<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr></thead>",
            "<tbody>"]
     rows = [(str(i), e) for i, e in enumerate(group.ranked, 1)] + [("not ranked", e) for e in group.unranked]
     for rank, e in rows:
@@ -459,7 +477,7 @@ def _html_table(group: Group) -> str:
             tds.append(f'<td data-v="{_e(_sort_value(c, e, rank))}">{inner}</td>')
         cls = "" if e.standard else ' class="unranked"'
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table></div>"]
     return "\n".join(out)
 
 

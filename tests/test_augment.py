@@ -60,6 +60,24 @@ def test_charge_noise_mean_and_std():
     assert abs(scale.std().item() - 0.25) < 4 * 0.25 / math.sqrt(2 * n)
 
 
+def test_energy_scale_is_one_factor_per_event():
+    gen = torch.Generator().manual_seed(12)
+    b, xyz, f = _flat_events(gen, [3] * 4000)
+    _, _, f2 = sa.energy_scale(b, xyz, f, 4000, torch.ones(4000, dtype=torch.bool), gen, sigma=0.1)
+    per_event = f2[:, 0].reshape(4000, 3)
+    assert torch.equal(per_event[:, 0:1].expand(-1, 3), per_event)
+    assert abs(per_event[:, 0].mean().item() - 1) < 0.01 and abs(per_event[:, 0].std().item() - 0.1) < 0.005
+
+
+def test_translate_shifts_whole_events():
+    gen = torch.Generator().manual_seed(13)
+    b, xyz, f = _flat_events(gen, [10, 10])
+    _, xyz2, _ = sa.translate(b, xyz, f, 2, torch.tensor([True, False]), gen, max_shift=4.0)
+    d = xyz2 - xyz
+    assert torch.allclose(d[:10], d[:1].expand(10, 3)) and (d[0] >= 0).all() and (d[0] <= 4).all()
+    assert d[0].abs().sum() > 0 and torch.equal(d[10:], torch.zeros(10, 3))
+
+
 def test_wiggle_width():
     gen = torch.Generator().manual_seed(3)
     b, xyz, f = _flat_events(gen, [10000])

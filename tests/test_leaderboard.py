@@ -58,15 +58,16 @@ def board(tmp_path):
     return tmp_path
 
 
-def table_rows(text: str, heading: str) -> list[str]:
-    """The method cells, in order, of the first Markdown table after ``heading``."""
+def table_rows(text: str, heading: str) -> list[dict[str, str]]:
+    """The rows ({header: cell}), in order, of the first Markdown table after ``heading``."""
     lines = text[text.index(heading):].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| Rank"))
-    rows = []
+    cells = lambda line: [c.strip() for c in line.strip().strip("|").split(" | ")]  # noqa: E731
+    header, rows = cells(lines[start]), []
     for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
+        rows.append(dict(zip(header, cells(line))))
     return rows
 
 
@@ -80,13 +81,15 @@ def test_ranking_follows_the_written_rules(board):
     readme = (board / "README.md").read_text()
     assert "## Ranking rules" in readme and "ties are broken by the smaller drop" in readme
     ranked = table_rows(readme, "### resultfam")
-    assert [(r[0], r[1]) for r in ranked] == [("1", "Beta"), ("2", "Gamma"), ("3", "Alpha")]
+    assert [(r["Rank"], r["Method"]) for r in ranked] == [("1", "Beta"), ("2", "Gamma"), ("3", "Alpha")]
     # score = mean over shifted domains per seed (0.80, 0.81, 0.82): mean ± std(ddof=1)
-    assert ranked[0][2] == "0.8100 ± 0.0100"
-    assert ranked[0][5] == "gain\\_high (0.8100)"  # worst domain: lowest mean, ties by name
-    assert ranked[0][7] == "0.8500 ± 0.0000"        # agreement from the summaries
+    assert ranked[0]["Score"] == "0.8100 ± 0.0100"
+    assert ranked[0]["Source domain"] == "0.8600 ± 0.0100"
+    assert ranked[0]["Drop"].startswith("+0.0500 ± ")
+    assert ranked[0]["Worst domain"] == "gain\\_high (0.8100)"  # lowest mean, ties by name
+    assert ranked[0]["Agreement"] == "0.8500 ± 0.0000"  # from the summaries
     unranked = table_rows(readme, "Not ranked")
-    assert [(r[0], r[1]) for r in unranked] == [("not ranked", "Delta")]
+    assert [(r["Rank"], r["Method"]) for r in unranked] == [("not ranked", "Delta")]
     page = (board / "index.html").read_text()
     assert page.index(">Beta<") < page.index(">Gamma<") < page.index(">Alpha<") < page.index(">Delta<")
     assert 'class="unranked"' in page
@@ -100,9 +103,9 @@ def test_other_data_or_evaluator_versions_are_never_mixed(board):
     readme = (board / "README.md").read_text()
     current, other = readme.split("## Other data or evaluator versions")
     assert "Current" in current and "OldData" not in current and "OldEval" not in current
-    assert [r[1] for r in table_rows(other, "Data version t0")] == ["OldData"]
-    assert [r[1] for r in table_rows(other, "evaluator 0.0.1")] == ["OldEval"]
-    assert [r[1] for r in table_rows(current, "### resultfam")] == ["Current"]
+    assert [r["Method"] for r in table_rows(other, "Data version t0")] == ["OldData"]
+    assert [r["Method"] for r in table_rows(other, "evaluator 0.0.1")] == ["OldEval"]
+    assert [r["Method"] for r in table_rows(current, "### resultfam")] == ["Current"]
 
 
 def test_every_string_is_escaped_in_html_and_markdown(board):
@@ -153,6 +156,13 @@ def test_invalid_stored_file_is_refused_by_name(board):
     synthetic(board, "Alpha", nominal=0.8, shifted=0.7)
     (board / "submissions" / "hand-edited.json").write_text('{"format": "simshift-result/1"}')
     with pytest.raises(ResultFileError, match="hand-edited.json"):
+        generate_leaderboard(board)
+
+
+def test_stored_file_under_another_name_is_refused(board):
+    path = synthetic(board, "Alpha", nominal=0.8, shifted=0.7)
+    path.rename(board / "submissions" / "alpha.json")
+    with pytest.raises(ResultFileError, match=f"alpha.json: must be named {path.name}"):
         generate_leaderboard(board)
 
 

@@ -92,6 +92,10 @@ def test_family_spec_matches_generator(gen, all_train):
 def test_bad_input_is_rejected(gen):
     with pytest.raises(UnknownNameError, match="nomnal"):
         gen.generate_chunk("train", 0, IDS[:2], 1, domains=["nomnal"])
+    with pytest.raises(ValueError, match="test-only"):
+        gen.generate_chunk("train", 0, IDS[:2], 1, domains=["scan_lifetime_500"])
+    with pytest.raises(UnknownNameError, match="split"):
+        gen.generate_chunk("training", 0, IDS[:2], 1, domains=["nominal"])
     with pytest.raises(ValueError, match="recombination"):
         NDLArGenerator(recombination="bogus")
     with pytest.raises(ValueError, match="pixel_pitch"):
@@ -247,3 +251,49 @@ def test_photon_conversion_gap_and_electron_shower_scales():
     a_, b_ = particles.shower_profile(1000.0)
     assert np.mean(depth) == pytest.approx(a_ / b_ * C.RADIATION_LENGTH_CM, rel=0.15)
     assert 0.8 * C.MOLIERE_RADIUS_CM < np.median(r90) < 1.3 * C.MOLIERE_RADIUS_CM
+
+
+def test_efield_throw_stretches_the_drift_coordinate():
+    """Hits are placed with the nominal drift velocity, so a track's reconstructed extent along the
+    drift axis scales as v_nominal / v(E) (3%): the E-field shift of the study."""
+    n = 420
+    s = 0.1 * np.arange(n) + 0.05
+    pos = np.stack([-50.4 + 5.0 + s / math.sqrt(2), np.full(n, 0.17), 620.0 + s / math.sqrt(2)], axis=1)
+    dep = {"pos": pos, "de": np.full(n, 0.2105), "dx": np.full(n, 0.1), "t": np.zeros(n),
+           "event": np.zeros(n, np.int64)}
+    rng = np.random.default_rng(8)
+    r = detector.ChunkRenderer(dep, 1, rng.standard_normal((n, 1, 3)), rng.standard_exponential((n, 1)))
+    extent = {}
+    for E in (0.45, 0.55):
+        _, ix, _, _, _ = r.render(_params(efield=E), np.random.default_rng(9))
+        extent[E] = (ix.max() - ix.min()) * C.PIXEL_PITCH_CM
+    want = detector.drift_velocity(0.55) / detector.drift_velocity(0.45)
+    assert extent[0.45] / extent[0.55] == pytest.approx(want, rel=0.03)
+    assert extent[0.55] == pytest.approx(n * 0.1 / math.sqrt(2) * detector.V_NOMINAL / detector.drift_velocity(0.55),
+                                         abs=2 * C.PIXEL_PITCH_CM)
+
+
+def test_delta_ray_rate_and_energy_bookkeeping():
+    """Knock-on electrons above 2 MeV from a 1 GeV muon: number per cm = (K/2)(Z/A) rho / beta^2 (1/T_cut -
+    1/T_max) (PDG) within 20% over 50 m; the track keeps the restricted loss, so with delta rays the mean
+    energy deposited by a stopping muon still equals its kinetic energy (3%)."""
+    rng = np.random.default_rng(10)
+    n = 50_000
+    T = np.full(n, 1000.0)
+    E = T + C.MUON_MASS
+    beta = np.sqrt(1 - (C.MUON_MASS / E) ** 2)
+    dirs = np.tile([0.0, 0.0, 1.0], (n, 1))
+    dep = particles.Deposits()
+    loss, count = particles.delta_rays(C.MUON_MASS, T, beta, np.full(n, 0.1), np.zeros((n, 3)), dirs, 2.0, 0.0, rng, dep)
+    g = E[0] / C.MUON_MASS
+    me = C.ELECTRON_MASS
+    tmax = 2 * me * (g * g - 1) / (1 + 2 * g * me / C.MUON_MASS + (me / C.MUON_MASS) ** 2)
+    k = 0.5 * 0.307075 * C.LAR_Z_OVER_A * C.LAR_DENSITY / beta[0] ** 2
+    assert count == pytest.approx(k * (1 / 2.0 - 1 / tmax) * n * 0.1, rel=0.2)
+    assert loss.sum() / (n * 0.1) == pytest.approx(k * math.log(tmax / 2.0), rel=1e-6)
+    tot = []
+    for _ in range(30):
+        d = particles.Deposits()
+        particles.track(C.MUON_MASS, 500.0, [0, 0, 650.0], [0, 0, 1.0], 0.0, rng, d, delta_cut=2.0)
+        tot.append(d.arrays()["de"].sum())
+    assert np.mean(tot) == pytest.approx(500.0, rel=0.03)

@@ -7,6 +7,7 @@ events) materialised with the real writer, so they depend on no real family.
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -118,9 +119,16 @@ def make_run(tiny_data, truth, out_dir: Path, name: str = "Tiny method", seeds=S
     return result_path
 
 
+@pytest.fixture(scope="session")
+def template_run(tiny_data, truth, tmp_path_factory):
+    return make_run(tiny_data, truth, tmp_path_factory.mktemp("template"))
+
+
 @pytest.fixture
-def run_dir(tiny_data, truth, tmp_path):
-    return make_run(tiny_data, truth, tmp_path)
+def run_dir(template_run, tmp_path):
+    """A fresh copy of a valid run (result file + predictions/) that a test may damage."""
+    shutil.copytree(template_run.parent, tmp_path / "run")
+    return tmp_path / "run" / template_run.name
 
 
 def edit(path: Path, change, recompute_aggregate: bool = True) -> Path:
@@ -161,6 +169,19 @@ def test_build_result_aggregates_over_seeds(run_dir):
     assert "worst_domain" not in r["aggregate"]["summary"]  # strings have no mean
     assert r["created"].endswith("Z") and r["format"] == "simshift-result/1"
     assert r["domain_parameters"]["gain_low"] == {"gain": 0.8}
+
+
+def test_undefined_metric_is_stored_as_null_and_left_out_of_the_aggregate(run_dir):
+    from benchmark.results import build_result, load_result
+
+    r = load_result(run_dir)
+    r["per_seed"][0]["per_domain"]["gain_low"]["auc"] = float("nan")
+    keys = ("method", "dataset", "protocol", "source_domain", "target_domain", "domains", "domain_parameters",
+            "seeds", "per_seed", "hardware", "wall_time_s", "predictions")
+    rebuilt = build_result(**{k: r[k] for k in keys})
+    assert rebuilt["per_seed"][0]["per_domain"]["gain_low"]["auc"] is None
+    assert "auc" not in rebuilt["aggregate"]["per_domain"]["gain_low"]
+    assert "auc" in rebuilt["aggregate"]["per_domain"]["gain_high"]
 
 
 def test_single_seed_result_has_null_std(tiny_data, truth, tmp_path):

@@ -47,6 +47,10 @@ def test_stopping_power_and_ranges_match_reference():
     M = np.full(1, tracking.MUON)
     assert tb.range(M, muon_momentum_to_T([300.0]))[0] * scale == pytest.approx(80.0, rel=0.06)
     assert tb.range(M, muon_momentum_to_T([600.0]))[0] * scale == pytest.approx(220.0, rel=0.06)
+    # Birks quenching factor 1/(1 + kB dE/dx) with kB = 0.126 mm/MeV: 0.975 MIP, 0.86 (50 MeV p), 0.62 (10 MeV p)
+    for T, factor in ((50.0, 0.86), (10.0, 0.62)):
+        dq = np.diff(tb.quenched_energy(P.repeat(2), np.array([T - 0.01, T + 0.01])))[0] / 0.02
+        assert dq == pytest.approx(factor, rel=0.03)
     # inverse table is consistent
     R = tb.range(np.full(3, tracking.PROTON), np.array([5.0, 50.0, 300.0]))
     assert tb.energy(np.full(3, tracking.PROTON), R) == pytest.approx([5.0, 50.0, 300.0], rel=1e-3)
@@ -133,6 +137,10 @@ def test_mip_light_yield_measured_back():
     # MIP 2.00 MeV/cm x Birks 0.975 (reference/sfgd.md), plus up to ~5% relativistic rise at 0.4-1 GeV
     assert 1.0 <= expected / (2.0 * 0.975) <= 1.05
     assert measured == pytest.approx(expected, rel=0.04)
+    # absolute scale: p.e. per fibre for a MIP crossing 1 cm at the detector centre, S3 assumes ~40
+    centre = np.array([[C.N_CUBES_X // 2, C.N_CUBES_Y // 2, C.N_CUBES_Z // 2]])
+    pe_fibre = 2.0 * 0.975 * response.pe_per_mev(centre, response.ResponseConfig())
+    assert np.all((pe_fibre > 35) & (pe_fibre < 75))
 
 
 def test_crosstalk_measured_back_per_domain():

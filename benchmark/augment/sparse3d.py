@@ -12,6 +12,8 @@ replacement* from {identity, rotate, drop, charge noise, wiggle}, then re-voxeli
 - charge noise: per-voxel charge scale 1 - 0.25 * N(0, 1) (study's ``shift_energy_byvoxel`` at scale 0.25).
 - wiggle: per-voxel Gaussian coordinate jitter, sigma = 0.3 voxel for ND-LAr (1.0 for the cube detector)
   (study's ``translate_byvoxel``).
+- energy_scale (available, not in the default draw; the study's "tuned" set adds it): one charge scale
+  per event, 1 - 0.1 * N(0, 1) (study's ``shift_energy_normal``, scale_factor 0.1).
 - translate (available, not in the default draw): whole-event shift, uniform in [0, max_shift] voxels per axis.
 
 Everything works on float coordinates; :func:`revoxelise` rounds to integer voxels, merges sites that
@@ -25,7 +27,8 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
-    "random_rotation_matrices", "rotate", "drop", "charge_noise", "wiggle", "translate", "revoxelise",
+    "random_rotation_matrices", "rotate", "drop", "charge_noise", "wiggle", "energy_scale", "translate",
+    "revoxelise",
     "SparseAugmentConfig", "SparseAugment", "OPS",
 ]
 
@@ -89,6 +92,13 @@ def charge_noise(b, xyz, feats, n, selected, generator=None, sigma: float = 0.25
     return b, xyz, feats * scale
 
 
+def energy_scale(b, xyz, feats, n, selected, generator=None, sigma: float = 0.1):
+    """Multiply all charges of an event by one factor 1 - sigma * N(0, 1) (study: sigma = 0.1)."""
+    scale = 1 - sigma * _randn((n, 1), generator, feats.device, feats.dtype)
+    scale = torch.where(selected[:, None], scale, torch.ones_like(scale))
+    return b, xyz, feats * scale[b]
+
+
 def wiggle(b, xyz, feats, n, selected, generator=None, sigma: float = 0.3):
     """Gaussian jitter of every voxel coordinate, sigma in voxels (ND-LAr 0.3, cubes 1.0)."""
     jitter = sigma * _randn(xyz.shape, generator, xyz.device, xyz.dtype)
@@ -122,7 +132,7 @@ def revoxelise(b, xyz, feats, n):
 
 
 OPS = {"identity": None, "rotate": rotate, "drop": drop, "charge_noise": charge_noise,
-       "wiggle": wiggle, "translate": translate}
+       "wiggle": wiggle, "energy_scale": energy_scale, "translate": translate}
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class SparseAugmentConfig:
     p_drop: float = 0.1
     charge_sigma: float = 0.25
     wiggle_sigma: float = 0.3        # voxels
+    energy_sigma: float = 0.1        # only used when "energy_scale" is in ops ("tuned" set)
     max_shift: float = 4.0           # voxels, only used when "translate" is in ops
 
     def __post_init__(self):
@@ -156,7 +167,8 @@ class SparseAugment:
     def _kwargs(self, name):
         c = self.cfg
         return {"drop": {"p": c.p_drop}, "charge_noise": {"sigma": c.charge_sigma},
-                "wiggle": {"sigma": c.wiggle_sigma}, "translate": {"max_shift": c.max_shift}}.get(name, {})
+                "wiggle": {"sigma": c.wiggle_sigma},
+                "energy_scale": {"sigma": c.energy_sigma}, "translate": {"max_shift": c.max_shift}}.get(name, {})
 
     def __call__(self, coords, feats, batch_size: int | None = None, generator: torch.Generator | None = None):
         coords, feats = torch.as_tensor(coords), torch.as_tensor(feats)

@@ -80,16 +80,19 @@ values (uniform in the physics ranges; the electronics Gaussians); test-only one
 `scan_lifetime_*` (us), `scan_efield_*` (V/cm), `scan_threshold_*` (e-) for robustness curves. Exact values
 are in the domain table (machine readable in the YAML header).
 
-**Sizes.** `default`: {_sz['default']['train']} / {_sz['default']['validation']} / {_sz['default']['test']}
-true particles (train / validation / test) per domain, test-only scans test split only; generates all
-domains in about a minute and a half on 2 CPU cores. `full`: {_sz['full']['train']:,} / {_sz['full']['validation']:,} /
-{_sz['full']['test']:,}.
+**Sizes.** `default`: {_sz['default']['train']:,} / {_sz['default']['validation']:,} / {_sz['default']['test']:,}
+true particles (train / validation / test) per domain (test-only scans: test split only); all domains
+take about 75 CPU-seconds (measured about 100 true events/s per core rendered into all 15 train domains,
+50 events/s into all 30 test domains) and about 0.7 GB on disk (about 7 kB per event and domain,
+420 voxels on average). `full`: {_sz['full']['train']:,} / {_sz['full']['validation']:,} / {_sz['full']['test']:,}
+(about one CPU-hour, about 36 GB; shard it with `--shard i/N`).
 
 ### What is modelled
 * **Tracks** (mu, pi, p and hadronic secondaries): 1 mm steps; mean energy loss from the Bethe formula with
   the Sternheimer density effect for LAr (PDG; I = 188 eV), kinetic energy along the track from the CSDA
-  range table (ranges within 1-3% of the PDG/PSTAR tables, Bragg peak included); Landau-like (Moyal)
-  fluctuations with the Landau width; multiple Coulomb scattering with the Highland formula (X0 = 14 cm),
+  range table (ranges within 1% of the PDG/PSTAR tables at 50-1000 MeV, Bragg peak included); Landau-like (Moyal)
+  fluctuations with the Landau width; knock-on electrons (delta rays) above 2 MeV as separate short
+  tracks (Rutherford spectrum up to T_max, PDG emission angle), the track keeping the restricted loss; multiple Coulomb scattering with the Highland formula (X0 = 14 cm),
   composed exactly along the track.
 * **Pions**: inelastic interactions with an exponential path (lambda = 63 cm, sigma_inel = 0.75 b, an
   assumption in the 0.6-0.9 b band of LArIAT/ProtoDUNE): absorption into 1-3 protons, inelastic
@@ -112,7 +115,7 @@ domains in about a minute and a half on 2 CPU cores. `full`: {_sz['full']['train
   buffer rise time as an exponential arrival delay (the discretised kernel of fee.py).
 
 ### What is not modelled (honest limits)
-Geant4's full physics lists: delta rays as separate tracks, bremsstrahlung and Compton photons as
+Geant4's full physics lists: delta rays below 2 MeV as separate tracks (they stay in the track's deposit) and the scattering of those above, bremsstrahlung and Compton photons as
 individual particles (the shower is a parametrised ensemble of segments), photonuclear and
 electronuclear reactions, neutrons, nuclear de-excitation photons; energy-dependent pair cross section
 (the high-energy conversion length is used at all energies) and Compton scattering of low-energy photons;

@@ -84,7 +84,7 @@ class JetTransformerEncoder(nn.Module):
         key_mask = mask.clone()
         key_mask[~mask.any(dim=1), 0] = True  # an empty jet keeps one (zero-weight) key: no NaN rows
         bias = torch.zeros_like(pt)
-        if self.cfg.pt_attention_bias:
+        if self.cfg.pt_attention_bias:  # ln(pT / pt_scale) = ln pT - const: same softmax as JetCLR's ln pT
             bias = 0.5 * torch.log(pt.clamp_min(1e-8))
         bias = bias.masked_fill(~key_mask, float("-inf"))
         bias = bias[:, None, None, :].expand(B, self.cfg.n_heads, L, L)

@@ -94,13 +94,24 @@ def _is_numeric_tree(x) -> bool:
     return _is_number(x) or (isinstance(x, list) and len(x) > 0 and all(_is_numeric_tree(v) for v in x))
 
 
-def _plain(x):
+def json_default(x):
     """numpy scalars/arrays -> JSON-native Python values."""
     if isinstance(x, np.ndarray):
         return x.tolist()
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+def _nan_to_none(obj):
+    """NaN (an undefined metric, e.g. AUC on a one-class domain) -> ``None``, JSON's null."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    return obj
 
 
 def aggregate_over_seeds(values: list[Any]) -> Any:
@@ -126,7 +137,7 @@ def aggregate_over_seeds(values: list[Any]) -> Any:
             return None
         mean = arr.mean(axis=0)
         std = arr.std(axis=0, ddof=1) if len(values) > 1 else None
-        return {"mean": _plain(mean), "std": None if std is None else _plain(std)}
+        return {"mean": json_default(mean), "std": None if std is None else json_default(std)}
     return None
 
 
@@ -137,7 +148,8 @@ def build_result(*, method: dict, dataset: dict, protocol: str, source_domain: s
     """Assemble a result dict (and compute its aggregate over seeds).
 
     ``per_seed[i]`` is what the evaluator returned for ``seeds[i]`` (``{"per_domain", "summary"}``,
-    a ``"seed"`` key is optional but must agree).  The versions and the creation time are filled
+    a ``"seed"`` key is optional but must agree); NaN there (an undefined metric) is stored as null,
+    where the schema allows it (``auc``, ``rejection_at_*``, summary values).  The versions and the creation time are filled
     in here so that no caller can forget them.  Raises :class:`ResultFileError` if the result would
     not be a valid result file.
     """
@@ -148,7 +160,7 @@ def build_result(*, method: dict, dataset: dict, protocol: str, source_domain: s
     for seed, entry in zip(seeds, per_seed):
         if "seed" in entry and int(entry["seed"]) != seed:
             raise ResultFileError(None, [f"per_seed entry for seed {entry['seed']} given at the place of seed {seed}"])
-        entry = json.loads(json.dumps(entry, default=_plain))  # deep copy, numpy -> plain
+        entry = _nan_to_none(json.loads(json.dumps(entry, default=json_default)))  # deep copy, numpy -> plain
         entries.append({"seed": seed, "per_domain": entry["per_domain"], "summary": entry.get("summary") or {}})
     result = {
         "format": FORMAT,
@@ -169,7 +181,7 @@ def build_result(*, method: dict, dataset: dict, protocol: str, source_domain: s
         "wall_time_s": float(wall_time_s),
         "predictions": predictions,
     }
-    result = json.loads(json.dumps(result, default=_plain))
+    result = json.loads(json.dumps(result, default=json_default))
     check_result(result)
     return result
 

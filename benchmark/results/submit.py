@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.results.io import MAX_RESULT_BYTES, ResultFileError, check_result, parse_result_bytes
+from benchmark.results.io import MAX_RESULT_BYTES, ResultFileError, check_result, json_default, parse_result_bytes
 
 MIN_SEEDS = 3
 METRIC_TOLERANCE = 1e-6
@@ -95,7 +95,8 @@ def stored_name(result: dict, content: bytes) -> str:
 
 
 def _json_normal(obj):
-    return json.loads(json.dumps(obj))
+    """``obj`` as it reads back from JSON (tuples -> lists, numpy scalars -> Python numbers)."""
+    return json.loads(json.dumps(obj, default=json_default))
 
 
 def _registry_errors(result: dict):
@@ -266,7 +267,7 @@ def _prediction_errors(result: dict, location, cache_dir) -> list[str]:
                 problems.append(f"seed {seed}: {exc}")
         if not problems:
             try:
-                official = _json_normal_nan(task.evaluate(preds))
+                official = _json_normal(task.evaluate(preds))  # NaN stays NaN here
             except PredictionError as exc:
                 problems.append(f"seed {seed}: predictions rejected by the evaluator: {exc}")
             else:
@@ -278,11 +279,6 @@ def _prediction_errors(result: dict, location, cache_dir) -> list[str]:
                 f"seed {seed}: ... and {len(problems) - _MAX_REASONS_PER_SEED} more differences"]
         reasons += problems
     return reasons
-
-
-def _json_normal_nan(obj):
-    """Evaluator output -> JSON-like values (numpy scalars to Python, NaN kept for _differences)."""
-    return json.loads(json.dumps(obj, default=lambda x: x.item() if hasattr(x, "item") else x.tolist()))
 
 
 def validate_submission(result_path: str | os.PathLike, predictions: str | os.PathLike | None = None,

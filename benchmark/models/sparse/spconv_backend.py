@@ -15,6 +15,11 @@ get_current_stream``, the name is rebound in every already-imported ``spconv.*``
 ``cppcore``. ``tests/test_models.py`` checks forward and gradients against a dense
 ``torch.nn.functional.conv3d``, so a wrong or missing patch fails the suite.
 
+Bias (second CPU issue): in eval mode spconv fuses the bias into its kernel, and its CPU kernels refuse
+that ("cpu don't support act and bias"), so a model with biased convs could train but not embed on the
+CPU. The convolutions here are therefore built without bias and a :class:`BiasedSparseConv` wrapper adds
+the bias to the output features, in train and eval mode alike (same result, one code path).
+
 Layout facts (checked by the tests): spconv 2.x stores weights as (C_out, k, k, k, C_in) and computes a
 cross-correlation like ``conv3d`` (no kernel flip), so ``weight.permute(0, 4, 1, 2, 3)`` is the dense
 weight; index columns are (batch, d0, d1, d2) matching ``spatial_shape``. spconv silently misreads
@@ -82,6 +87,26 @@ def make_tensor(coords: torch.Tensor, feats: torch.Tensor, spatial_shape, batch_
     )
 
 
+class BiasedSparseConv(torch.nn.Module):
+    """A bias-free spconv convolution followed by ``+ bias`` on the features (see module docstring)."""
+
+    def __init__(self, conv: torch.nn.Module, bias: bool):
+        super().__init__()
+        self.conv = conv
+        fan_in = conv.in_channels * int(torch.tensor(conv.kernel_size).prod())
+        bound = fan_in ** -0.5  # torch.nn.ConvNd's default bias init
+        self.bias = torch.nn.Parameter(torch.empty(conv.out_channels).uniform_(-bound, bound)) if bias else None
+
+    @property
+    def weight(self) -> torch.nn.Parameter:
+        """spconv layout (C_out, k, k, k, C_in)."""
+        return self.conv.weight
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y if self.bias is None else y.replace_feature(y.features + self.bias)
+
+
 def subm_conv(c_in: int, c_out: int, kernel_size: int, indice_key: str | None = None,
               depthwise: bool = False, bias: bool = True) -> torch.nn.Module:
     """Submanifold convolution: outputs only at the active input sites (keeps sparsity)."""
@@ -90,13 +115,14 @@ def subm_conv(c_in: int, c_out: int, kernel_size: int, indice_key: str | None = 
             "spconv 2.3.8 has no depthwise/grouped sparse convolution; use depthwise=False "
             "(a regular SubMConv3d) or backend='minkowski'."
         )
-    return spconv.SubMConv3d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias,
-                             indice_key=indice_key)
+    return BiasedSparseConv(spconv.SubMConv3d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False,
+                                              indice_key=indice_key), bias)
 
 
 def down_conv(c_in: int, c_out: int, kernel_size: int, stride: int, bias: bool = True) -> torch.nn.Module:
     """Strided sparse convolution (no padding): output site set is the coarser grid's occupied cells."""
-    return spconv.SparseConv3d(c_in, c_out, kernel_size, stride=stride, padding=0, bias=bias)
+    return BiasedSparseConv(spconv.SparseConv3d(c_in, c_out, kernel_size, stride=stride, padding=0,
+                                                bias=False), bias)
 
 
 def features(x) -> torch.Tensor:

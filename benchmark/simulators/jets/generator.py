@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data.registry import DomainSpec
+from benchmark.data.registry import EVENT_ID_STRIDE, SPLIT_CODES, DomainSpec
 from benchmark.simulators.base import Generator, chunk_rng
 from benchmark.simulators.jets import clustering, detector, pythia
 
@@ -157,6 +157,8 @@ class JetsGenerator(Generator):
     }
     #: ~10-20 s of single-core work per chunk (nominal + the smaller variants), see VALIDATION.md
     chunk_size = 250
+    #: larger chunks for big presets, so ``full`` does not become ~100k tiny files (~1 min per chunk)
+    chunk_size_by_size = {"full": 1000}
 
     def __init__(self, stats: dict | None = None):
         #: optional timing record filled by :func:`simulate` (used by validation.py for jets/s)
@@ -178,6 +180,14 @@ class JetsGenerator(Generator):
                  "event_id_offset": k * VARIANT_ID_OFFSET, "pythia_settings": list(v.settings)},
                 kind="variant", test_only=v.test_only))
         return tuple(doms)
+
+    def chunks(self, size: str, split: str) -> list[np.ndarray]:
+        """As the base class, with ``chunk_size_by_size`` overriding ``chunk_size`` per preset."""
+        n = self.sizes[size][split]
+        step = self.chunk_size_by_size.get(size, self.chunk_size)
+        start = SPLIT_CODES[split] * EVENT_ID_STRIDE
+        ids = np.arange(start, start + n, dtype=np.int64)
+        return [ids[i:i + step] for i in range(0, n, step)]
 
     def parameters(self) -> dict[str, Any]:
         return {"pythia_common_settings": list(pythia.COMMON_SETTINGS),

@@ -96,6 +96,9 @@ SHOWER_TRUNK_MEAN_CM = RADIATION_LENGTH_CM * math.log(2.0)  # 9.7 cm: mean dista
 # Tracking
 # --------------------------------------------------------------------------------------------
 STEP_CM = 0.1                # step length; edep-sim ran with 1 mm steps [study: dune-nd-detector-sim config]
+# delta rays above this kinetic energy are separate electron tracks (range ~1 cm, 2-3 voxels); below it
+# they stay in the track's local deposit (modelling choice; ~0.05 per cm for a MIP [PDG-RPP 34.2.7])
+DELTA_RAY_CUT_MEV = 2.0
 LOW_T_MEV = 1.0              # below this, ranges follow R ~ T^1.75 (Bethe formula invalid; tiny ranges)
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.data.registry import DomainSpec
+from benchmark.data.registry import SPLITS, DomainSpec, check_name
 from benchmark.simulators.base import Generator, chunk_rng, event_rng
 from benchmark.simulators.ndlar import constants as C
 from benchmark.simulators.ndlar import detector, particles
@@ -89,7 +89,7 @@ class NDLArGenerator(Generator):
     family = "ndlar"
     version = "1.0"
     # default: all domains in about 3 minutes on 2 cores (see VALIDATION.md for the measurement)
-    sizes = {"default": {"train": 6000, "validation": 1500, "test": 1500},
+    sizes = {"default": {"train": 4000, "validation": 1000, "test": 1000},
              "full": {"train": 200_000, "validation": 50_000, "test": 50_000}}
     chunk_size = 250
 
@@ -169,10 +169,14 @@ class NDLArGenerator(Generator):
         event_ids = np.asarray(event_ids, dtype=np.int64)
         if domains is None:
             domains = [s.name for s, _ in self._table if split in s.splits]
+        check_name("split", split, SPLITS)
         for name in domains:
-            if name not in self._by_name:
-                from benchmark.data.registry import UnknownNameError
-                raise UnknownNameError("domain", name, list(self._by_name))
+            check_name("domain", name, self._by_name)
+            if split not in self._by_name[name][0].splits:
+                raise ValueError(f"domain {name!r} is test-only; it has no {split!r} split")
+        if len(event_ids) > detector.MAX_EVENTS_PER_CALL:
+            raise ValueError(f"a chunk holds at most {detector.MAX_EVENTS_PER_CALL} events, got {len(event_ids)}; "
+                             f"lower chunk_size")
         truth = self.truth(seed, event_ids)
         dep = self.deposits(seed, event_ids, truth)
         crng = chunk_rng(seed, "ndlar", split, chunk_index, "drift")

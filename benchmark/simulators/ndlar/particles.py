@@ -195,10 +195,12 @@ _MOYAL_MEAN = 0.5772156649 + math.log(2.0)
 
 
 def track(mass: float, T0: float, start, d0, t0: float, rng: np.random.Generator, dep: Deposits,
-          max_length: float = np.inf, fluctuate: bool = True):
+          max_length: float = np.inf, fluctuate: bool = True, delta_cut: float | None = None):
     """Transport a charged particle until it stops (CSDA range) or has travelled ``max_length`` cm.
 
-    Returns (end position, end direction, kinetic energy left, path length).
+    With ``delta_cut`` (MeV), knock-on electrons above it are emitted as separate short tracks and the
+    track itself deposits the restricted loss (mean - mean delta-ray loss), so energy is conserved on
+    average.  Returns (end position, end direction, kinetic energy left, path length).
     """
     table = range_table(mass)
     R0 = float(table.range_cm(T0))
@@ -217,13 +219,62 @@ def track(mass: float, T0: float, start, d0, t0: float, rng: np.random.Generator
     beta = p / E
     pos, dirs = scattering_walk(np.asarray(start, float), np.asarray(d0, float), step,
                                 highland_theta0(p, beta, step), rng)
+    mids = pos[:-1] + 0.5 * dirs * step[:, None]
+    if delta_cut is not None:
+        de = de - delta_rays(mass, Tm, beta, step, mids, dirs, delta_cut, t0, rng, dep)[0]
     if fluctuate:
         xi = 0.5 * _K_BETHE * C.LAR_Z_OVER_A * C.LAR_DENSITY * step / beta ** 2
         de_dep = np.clip(de + xi * (_moyal(rng, n) - _MOYAL_MEAN), 0.0, 5 * de + 1.0)
     else:
         de_dep = de
-    dep.add(pos[:-1] + 0.5 * dirs * step[:, None], de_dep, step, t0)
+    dep.add(mids, de_dep, step, t0)
     return pos[-1], dirs[-1], float(T[-1]), L
+
+
+def delta_rays(mass, T, beta, step, mids, dirs, cut, t0, rng, dep) -> np.ndarray:
+    """Emit knock-on electrons above ``cut`` MeV along a track; return (mean delta-ray energy per step,
+    number emitted).
+
+    Rate d2N/dT dx = (K/2)(Z/A) rho / (beta^2 T^2) up to T_max = 2 m_e b^2 g^2 / (1 + 2 g m_e/M + (m_e/M)^2)
+    [PDG-RPP 34.2.7]; emission angle cos(theta) = (T_e/p_e)(E + m_e)/p [PDG-RPP 34.2.7]. Each delta is a
+    straight minimum-ionising electron track of length T_e / (dE/dx)_MIP (its multiple scattering and
+    bremsstrahlung are neglected; above a few MeV deltas are rare, N ~ 1/T).
+    """
+    me = C.ELECTRON_MASS
+    gamma = 1.0 + T / mass
+    bg2 = gamma ** 2 - 1.0
+    tmax = 2 * me * bg2 / (1 + 2 * gamma * me / mass + (me / mass) ** 2)
+    ok = tmax > cut
+    if not np.any(ok):
+        return np.zeros_like(T), 0
+    k = 0.5 * _K_BETHE * C.LAR_Z_OVER_A * C.LAR_DENSITY / beta ** 2
+    tm = np.where(ok, tmax, cut)
+    mean_loss = np.where(ok, k * np.log(tm / cut) * step, 0.0)
+    counts = rng.poisson(np.where(ok, k * (1.0 / cut - 1.0 / tm) * step, 0.0))
+    idx = np.repeat(np.arange(T.size), counts)
+    if idx.size:
+        u = rng.uniform(size=idx.size)
+        te = 1.0 / (1.0 / cut - u * (1.0 / cut - 1.0 / tm[idx]))
+        pe = np.sqrt(te * (te + 2 * me))
+        p_inc = np.sqrt(bg2[idx]) * mass
+        cos_t = np.clip(te / pe * (T[idx] + mass + me) / p_inc, -1.0, 1.0)
+        phi = rng.uniform(0, 2 * np.pi, idx.size)
+        # perpendicular frame of each parent step direction (vectorised frame())
+        d = dirs[idx]
+        a = np.where(np.abs(d[:, :1]) < 0.9, np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]]))
+        e1 = np.cross(a, d)
+        e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+        e2 = np.cross(d, e1)
+        sin_t = np.sqrt(1 - cos_t ** 2)
+        ddir = d * cos_t[:, None] + (e1 * np.cos(phi)[:, None] + e2 * np.sin(phi)[:, None]) * sin_t[:, None]
+        length = te / C.MIP_DEDX_MEV_CM
+        nk = np.maximum(1, np.rint(length / C.STEP_CM).astype(np.int64))
+        owner = np.repeat(np.arange(idx.size), nk)
+        first = np.concatenate([[0], np.cumsum(nk)[:-1]])
+        sub = length[owner] / nk[owner]
+        along = (np.arange(owner.size) - first[owner] + 0.5) * sub
+        dep.add(mids[idx][owner] + ddir[owner] * along[:, None], te[owner] / nk[owner], sub, t0)
+    return mean_loss, int(idx.size)
 
 
 def _proper_length_to(mass, T0, L_max, target):
@@ -358,7 +409,7 @@ def transport(pdg: int, T0: float, start, direction, rng: np.random.Generator) -
         elif apid == 22:
             em_shower(T, pos, d, t0, rng, dep, photon=True)
         elif apid == 13:
-            end, dend, _, _ = track(C.MUON_MASS, T, pos, d, t0, rng, dep)
+            end, dend, _, _ = track(C.MUON_MASS, T, pos, d, t0, rng, dep, delta_cut=C.DELTA_RAY_CUT_MEV)
             # decay at rest: mu+ always; mu- only when it decays before nuclear capture
             if pid == -13 or rng.uniform() < C.MUON_MINUS_LIFETIME_AR_US / C.MUON_LIFETIME_US:
                 tau = C.MUON_LIFETIME_US if pid == -13 else C.MUON_MINUS_LIFETIME_AR_US
@@ -367,7 +418,8 @@ def transport(pdg: int, T0: float, start, direction, rng: np.random.Generator) -
             m = C.PION_MASS
             s_int = rng.exponential(C.PION_INTERACTION_LENGTH_CM)
             s_dec = _proper_length_to(m, T, s_int, rng.exponential(C.PION_CTAU_CM))
-            end, dend, T_end, L = track(m, T, pos, d, t0, rng, dep, max_length=min(s_int, s_dec))
+            end, dend, T_end, L = track(m, T, pos, d, t0, rng, dep, max_length=min(s_int, s_dec),
+                                        delta_cut=C.DELTA_RAY_CUT_MEV)
             if s_dec < s_int and T_end > 0:  # decay in flight pi -> mu nu
                 e_mu, d_mu = _two_body_boost(m, T_end, dend, C.PI_DECAY_PSTAR_MEV,
                                              math.hypot(C.PI_DECAY_PSTAR_MEV, C.MUON_MASS), rng)
@@ -400,7 +452,8 @@ def transport(pdg: int, T0: float, start, direction, rng: np.random.Generator) -
                     stack.append((2212, tp, end, isotropic(rng), t0))
         elif apid == 2212:
             s_int = rng.exponential(C.PROTON_INTERACTION_LENGTH_CM)
-            end, dend, T_end, L = track(C.PROTON_MASS, T, pos, d, t0, rng, dep, max_length=s_int)
+            end, dend, T_end, L = track(C.PROTON_MASS, T, pos, d, t0, rng, dep, max_length=s_int,
+                                        delta_cut=C.DELTA_RAY_CUT_MEV)
             if T_end > 5.0:  # inelastic: a softer, deflected proton and a knocked-out proton
                 frac = rng.uniform(0.3, 0.9)
                 stack.append((2212, frac * T_end, end,

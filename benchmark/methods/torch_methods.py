@@ -1,0 +1,507 @@
+"""The PyTorch baselines, DomainBed-style, on the shared encoder / heads / augmentations / loss / loop.
+
+Each method is a :class:`~benchmark.methods.base.Method` (what the runner calls) around one or two
+small :class:`~benchmark.training.loop.Algorithm` s (``update(batch) -> losses``) trained by the one loop
+:func:`benchmark.training.loop.fit`:
+
+* :class:`Classifier` — encoder + linear head, cross-entropy on labelled source train (study:
+  arXiv:2502.07724, "classifier"); model selection on the source validation split;
+* :class:`AugmentedClassifier` — the same, each training sample replaced by one random view of the
+  contrastive augmentation set (study: "augmented classifier");
+* :class:`DANN` — encoder without GRN, label head on labelled source, domain head behind gradient
+  reversal (coefficient 1.0) on source + unlabelled target (Ganin et al. 2016, arXiv:1505.07818;
+  reference/methods.md); ``domain_shift`` only;
+* :class:`Contrastive` — encoder + projection head pre-trained with the one contrastive loss on two
+  augmented views (``alpha`` 0 = SimCLR, 1 = SupCon; JetCLR for jets), on labelled source train and,
+  under ``domain_shift``, also on the UNLABELLED target train (labels used only where present: an
+  unlabelled event's only positive is its other view). ``embed`` = the frozen encoder output h (the
+  benchmark's linear probe); ``predict`` = fine-tuning a linear head (optionally the encoder too) on
+  labelled source train with model selection on source validation.
+
+Inputs: sparse 3D events go through :func:`benchmark.data.collate.collate_sparse`; jets through the
+documented preprocessing (:func:`benchmark.simulators.jets.preprocessing.preprocess_jets`: (pT, eta, phi),
+eta/phi relative to the pT-weighted centroid as JetCLR's rotations assume, pT kept in GeV — the encoder
+divides by 600 GeV itself) and are padded/truncated to the ``max_constituents`` hardest constituents
+(JetCLR keeps 50).
+
+Config keys (``method.yaml``; values may be ``{default: a, full: b}``) are listed in ``COMMON`` and each
+class's ``EXTRA``; ``per_family: {<family>: {key: value or {default:, full:}}}`` overrides keys for one
+family (e.g. JetCLR's lr 5e-5 and batch 128 for jets at full size).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.augment.jets import jetclr_views
+from benchmark.augment.sparse3d import SparseAugment
+from benchmark.data.collate import collate_sparse, pad_ragged
+from benchmark.data.events import EventSet, gather_rows
+from benchmark.evaluation.metrics import classification_metrics
+from benchmark.methods.base import Method, MethodConfigError, RunContext
+from benchmark.models.factory import build_encoder
+from benchmark.models.heads import DomainHead, LinearHead, ProjectionHead
+from benchmark.simulators.jets.preprocessing import preprocess_jets
+from benchmark.tasks import MethodData
+from benchmark.training.loop import (Algorithm, LoopConfig, Stream, derive_seed, dist_info, fit, resolve_device,
+                                     run_inference)
+from benchmark.training.losses import ContrastiveLoss
+
+__all__ = ["Classifier", "AugmentedClassifier", "DANN", "Contrastive", "EventInputs", "Augmenter"]
+
+#: Per-family augmentation settings: the coordinate jitter ("wiggle") is 0.3 voxel for ND-LAr and 1.0
+#: cube for the cube detector (arXiv:2502.07724 code, no_lightning/augmentations.py; reference/methods.md).
+SPARSE_AUGMENT_BY_FAMILY = {"sfgd": {"wiggle_sigma": 1.0}}
+#: JetCLR keeps the 50 hardest constituents (bmdillon/JetCLR @90b02f9; reference/jets.md section 2).
+JETCLR_CONSTITUENTS = 50
+
+
+# ------------------------------------------------------------------------------------------- inputs
+class EventInputs:
+    """Indices of an EventSet -> encoder input: sparse ``(coords, feats, n)``, jets ``(x, mask)``.
+
+    Jets are preprocessed once per EventSet (vectorised), then each batch is a slice + padding.
+    """
+
+    def __init__(self, events: EventSet, max_constituents: int = JETCLR_CONSTITUENTS):
+        self.events = events
+        self.kind = events.kind
+        self.max_constituents = int(max_constituents)
+        if self.kind == "jets":
+            p4 = events.p4
+            pt, eta, phi = preprocess_jets(p4[:, 0], p4[:, 1], p4[:, 2], p4[:, 3], events.offsets,
+                                           center="centroid", rotate=False, flip=False, pt_norm=None)
+            self.flat = np.stack([pt, eta, phi], axis=1)
+        elif self.kind != "sparse3d":
+            raise ValueError(f"unknown event kind {self.kind!r} (expected 'sparse3d' or 'jets')")
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __call__(self, idx: np.ndarray):
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.kind == "sparse3d":
+            coords, feats = collate_sparse(self.events, idx)
+            return coords, feats, len(idx)
+        rows, offsets = gather_rows(self.events.offsets, idx)
+        x, mask = pad_ragged(self.flat[rows], offsets, self.max_constituents)
+        return torch.from_numpy(x), torch.from_numpy(mask)
+
+
+def concat_inputs(a, b):
+    """Join two encoder inputs of the same kind into one batch (a's events first)."""
+    if len(a) == 3:  # sparse: shift b's batch index past a's events
+        cb = b[0].clone()
+        cb[:, 0] += a[2]
+        return torch.cat([a[0], cb]), torch.cat([a[1], b[1]]), a[2] + b[2]
+    L = max(a[0].shape[1], b[0].shape[1])
+    pad = lambda x, m: (F.pad(x, (0, 0, 0, L - x.shape[1])), F.pad(m, (0, L - m.shape[1]), value=False))  # noqa: E731
+    (xa, ma), (xb, mb) = pad(*a), pad(*b)
+    return torch.cat([xa, xb]), torch.cat([ma, mb])
+
+
+def n_events(inputs) -> int:
+    return int(inputs[2]) if len(inputs) == 3 else int(inputs[0].shape[0])
+
+
+class Augmenter:
+    """The contrastive augmentation set of an event kind: the study's sparse set, JetCLR's for jets."""
+
+    def __init__(self, kind: str, family: str, overrides: dict | None = None, max_constituents: int = 50):
+        self.kind = kind
+        overrides = dict(overrides or {})
+        if kind == "sparse3d":
+            self.sparse = SparseAugment(**{**SPARSE_AUGMENT_BY_FAMILY.get(family, {}), **overrides})
+        else:
+            self.width = float(overrides.pop("width", 1.0))  # JetCLR translation width
+            if overrides:
+                raise MethodConfigError(f"unknown jet augmentation setting(s) {sorted(overrides)}; only 'width'")
+            self.pad_to = int(max_constituents)
+
+    def views(self, inputs, generator: torch.Generator):
+        """Two independent random views (JetCLR: view 1 rotate+translate, view 2 adds split and smearing)."""
+        if self.kind == "sparse3d":
+            coords, feats, n = inputs
+            v1 = self.sparse(coords, feats, batch_size=n, generator=generator)
+            v2 = self.sparse(coords, feats, batch_size=n, generator=generator)
+            return (*v1, n), (*v2, n)
+        return jetclr_views(*inputs, generator=generator, width=self.width, pad_to=self.pad_to)
+
+    def view(self, inputs, generator: torch.Generator):
+        """One random view (the augmented classifier's input); for jets JetCLR's full view 2."""
+        if self.kind == "sparse3d":
+            coords, feats, n = inputs
+            return (*self.sparse(coords, feats, batch_size=n, generator=generator), n)
+        return self.views(inputs, generator)[1]
+
+
+def weighted_ce(logits, y, w=None):
+    """Cross-entropy, weighted by per-event training weights where a dataset ships them (ATLAS rule 1)."""
+    if w is None:
+        return F.cross_entropy(logits, y)
+    per = F.cross_entropy(logits, y, reduction="none")
+    return (per * w).sum() / w.sum().clamp_min(1e-12)
+
+
+# --------------------------------------------------------------------------------------- algorithms
+class ClassifierAlgorithm(Algorithm):
+    """Encoder -> linear head, cross-entropy; optionally one augmented view per training sample."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int, augmenter: Augmenter | None = None):
+        super().__init__()
+        self.encoder, self.head, self.augmenter = encoder, LinearHead(encoder.out_dim, n_classes), augmenter
+
+    def update(self, batch):
+        b = batch["source"]
+        x = self.augmenter.view(b["x"], self.generator) if self.augmenter is not None else b["x"]
+        logits = self.head(self.encoder(x))
+        return {"loss": weighted_ce(logits, b["y"], b.get("w")),
+                "accuracy": (logits.argmax(1) == b["y"]).float().mean().detach()}
+
+    def logits(self, x):
+        return self.head(self.encoder(x))
+
+
+class HeadAlgorithm(Algorithm):
+    """A linear head on precomputed (frozen-encoder) features: fine-tuning without touching the encoder."""
+
+    def __init__(self, in_dim: int, n_classes: int):
+        super().__init__()
+        self.head = LinearHead(in_dim, n_classes)
+
+    def update(self, batch):
+        b = batch["source"]
+        logits = self.head(b["x"])
+        return {"loss": weighted_ce(logits, b["y"], b.get("w")),
+                "accuracy": (logits.argmax(1) == b["y"]).float().mean().detach()}
+
+
+class DANNAlgorithm(Algorithm):
+    """Label loss on labelled source + domain loss (through gradient reversal) on source and target."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int, grl_coeff: float = 1.0, domain_weight: float = 1.0):
+        super().__init__()
+        self.encoder = encoder
+        self.head = LinearHead(encoder.out_dim, n_classes)
+        self.domain = DomainHead(encoder.out_dim, 2, coeff=grl_coeff)
+        self.domain_weight = float(domain_weight)
+
+    def update(self, batch):
+        src, tgt = batch["source"], batch["target"]
+        n_s = n_events(src["x"])
+        h = self.encoder(concat_inputs(src["x"], tgt["x"]))
+        logits = self.head(h[:n_s])
+        label_loss = weighted_ce(logits, src["y"], src.get("w"))
+        d_true = torch.cat([torch.zeros(n_s, dtype=torch.long), torch.ones(h.shape[0] - n_s, dtype=torch.long)])
+        d_logits = self.domain(h)
+        domain_loss = F.cross_entropy(d_logits, d_true.to(h.device))
+        return {"loss": label_loss + self.domain_weight * domain_loss, "label_loss": label_loss.detach(),
+                "domain_loss": domain_loss.detach(),
+                "domain_accuracy": (d_logits.argmax(1) == d_true.to(h.device)).float().mean().detach()}
+
+    def logits(self, x):
+        return self.head(self.encoder(x))
+
+
+class ContrastiveAlgorithm(Algorithm):
+    """Two augmented views -> encoder -> projection head -> the one contrastive loss (alpha, temperature)."""
+
+    def __init__(self, encoder: nn.Module, augmenter: Augmenter, alpha: float, temperature: float):
+        super().__init__()
+        self.encoder, self.augmenter = encoder, augmenter
+        self.projection = ProjectionHead(encoder.out_dim)
+        self.loss = ContrastiveLoss(alpha=alpha, temperature=temperature)
+
+    def update(self, batch):
+        parts = [batch[name] for name in ("source", "target") if name in batch]
+        x, labels = parts[0]["x"], [parts[0]["y"]]
+        for p in parts[1:]:
+            x = concat_inputs(x, p["x"])
+            n = n_events(p["x"])
+            # unlabelled events get unique negative labels: their only positive is their own other view,
+            # and they are never a same-class positive of a labelled event
+            labels.append(-1 - torch.arange(n, device=labels[0].device) if p["y"] is None else p["y"])
+        v1, v2 = self.augmenter.views(x, self.generator)
+        z1, z2 = self.projection(self.encoder(v1)), self.projection(self.encoder(v2))
+        y = torch.cat(labels) if self.loss.alpha > 0 else None
+        return {"loss": self.loss(z1, z2, y)}
+
+
+# ------------------------------------------------------------------------------------------ methods
+COMMON = {
+    "epochs": 1, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "encoder_size": "default",
+    "backend": "spconv", "max_train_events": None, "eval_batch_size": 256, "patience": None,
+    "max_constituents": JETCLR_CONSTITUENTS, "augment": {}, "threads": None, "encoder": {}, "per_family": {},
+}
+#: keys that may change between a run and its resumption (they do not change what a checkpoint means)
+RESUMABLE_KEYS = {"epochs", "finetune_epochs", "patience", "eval_batch_size", "threads"}
+
+
+class TorchMethod(Method):
+    """Config handling, inputs, streams, model selection and inference shared by the baselines."""
+
+    framework = "pytorch"
+    EXTRA: dict[str, Any] = {}
+
+    def __init__(self, config: dict[str, Any], context: RunContext):
+        super().__init__(config, context)
+        allowed = {**COMMON, **self.EXTRA}
+        config = {k: v for k, v in config.items() if not k.startswith("_")}
+        unknown = sorted(set(config) - set(allowed))
+        if unknown:
+            raise MethodConfigError(f"{type(self).__name__}: unknown config key(s) {unknown}; "
+                                    f"allowed: {sorted(allowed)}")
+        cfg = {**allowed, **config}
+        fam = context.family.name
+        per = cfg.get("per_family") or {}
+        if not isinstance(per, dict):
+            raise MethodConfigError("per_family must map a family name to {key: value}")
+        for k, v in (per.get(fam) or {}).items():
+            if k not in allowed or k == "per_family":
+                raise MethodConfigError(f"per_family.{fam}: unknown config key {k!r}")
+            cfg[k] = v.get(context.size, v["default"]) if isinstance(v, dict) and "default" in v \
+                and set(v) <= {"default", "full"} else v
+        self.cfg = cfg
+        if cfg["encoder_size"] not in ("default", "full"):
+            raise MethodConfigError(f"encoder_size must be 'default' or 'full', got {cfg['encoder_size']!r}")
+        self.kind = context.family.event_kind
+        self.n_classes = context.family.num_classes
+        self.epochs = int(context.epochs or cfg["epochs"])
+        self._set_threads()
+        self.device = resolve_device(context.device)
+        self.workdir = context.workdir
+        self._inputs_cache: dict[int, EventInputs] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _set_threads(self) -> None:
+        """Config ``threads`` wins; under torchrun on CPU the cores are split between the processes."""
+        threads = self.cfg.get("threads")
+        if threads is None and self.context.device == "cpu" and int(os.environ.get("LOCAL_WORLD_SIZE", 1)) > 1:
+            threads = max(1, (os.cpu_count() or 1) // int(os.environ["LOCAL_WORLD_SIZE"]))
+        if threads:
+            torch.set_num_threads(int(threads))
+
+    def _encoder(self, **overrides) -> nn.Module:
+        return build_encoder(self.kind, size=self.cfg["encoder_size"], backend=self.cfg["backend"],
+                             **{**self.cfg["encoder"], **overrides})
+
+    def _augmenter(self) -> Augmenter:
+        return Augmenter(self.kind, self.context.family.name, self.cfg["augment"], self.cfg["max_constituents"])
+
+    def inputs(self, events: EventSet) -> EventInputs:
+        key = id(events)
+        if key not in self._inputs_cache or self._inputs_cache[key].events is not events:
+            self._inputs_cache[key] = EventInputs(events, self.cfg["max_constituents"])
+        return self._inputs_cache[key]
+
+    def _cap(self, events: EventSet, what: str) -> EventSet:
+        """At most ``max_train_events`` events (a fixed random subset per seed; CPU-sized defaults)."""
+        cap = self.cfg["max_train_events"]
+        if cap is None or len(events) <= int(cap):
+            return events
+        rng = np.random.default_rng(derive_seed("subset", what, self.context.seed))
+        return events.subset(np.sort(rng.choice(len(events), int(cap), replace=False)))
+
+    def _stream(self, name: str, events: EventSet, batch_size: int) -> Stream:
+        inputs = self.inputs(events)
+        labels = torch.as_tensor(events.labels) if events.has_labels else None
+        weight = events.meta.get("weight")
+        weight = None if weight is None or not events.has_labels else torch.as_tensor(weight, dtype=torch.float32)
+
+        def make_batch(idx):
+            t = torch.as_tensor(idx)
+            b = {"x": inputs(idx), "y": None if labels is None else labels[t]}
+            if weight is not None:
+                b["w"] = weight[t]
+            return b
+
+        return Stream(name, len(events), make_batch, int(batch_size))
+
+    def _loop_config(self, epochs: int, lr: float, min_batch: int = 1) -> LoopConfig:
+        return LoopConfig(epochs=epochs, lr=float(lr), weight_decay=float(self.cfg["weight_decay"]),
+                          patience=self.cfg["patience"], min_batch=min_batch)
+
+    def _fingerprint(self, stage: str) -> str:
+        keep = {k: v for k, v in self.cfg.items() if k not in RESUMABLE_KEYS}
+        return json.dumps({"method": type(self).__name__, "stage": stage, "family": self.context.family.name,
+                           "protocol": self.context.protocol, "config": keep}, sort_keys=True, default=str)
+
+    def _fit(self, algorithm: Algorithm, streams: list[Stream], stage: str, epochs: int, lr: float,
+             select=None, min_batch: int = 1):
+        return fit(algorithm, streams, self._loop_config(epochs, lr, min_batch), seed=self.context.seed,
+                   device=str(self.device), checkpoint=self.workdir / f"{stage}.pt", select=select,
+                   progress=self.context.progress, desc=f"{type(self).__name__} {stage}",
+                   fingerprint=self._fingerprint(stage))
+
+    def _run(self, fn, events: EventSet, desc: str) -> np.ndarray:
+        return run_inference(fn, len(events), self.inputs(events), int(self.cfg["eval_batch_size"]), self.device,
+                             progress=self.context.progress and dist_info()[0] == 0 and len(events) > 2000,
+                             desc=desc)
+
+    def _selector(self, score_fn, validation: EventSet):
+        """Model selection on the SOURCE validation split with the family's primary metric."""
+        metric = self.context.family.primary_metric
+        y, w = validation.labels, validation.meta.get("weight")
+
+        def select() -> float:
+            probs = torch.softmax(torch.as_tensor(score_fn(validation)), dim=1).numpy()
+            return float(classification_metrics(y, probs, self.n_classes, sample_weight=w)[metric])
+
+        return select
+
+    @staticmethod
+    def _probs(logits: np.ndarray) -> np.ndarray:
+        return torch.softmax(torch.as_tensor(logits), dim=1).numpy()
+
+    @staticmethod
+    def _count(*modules: nn.Module) -> int:
+        return int(sum(p.numel() for m in modules for p in m.parameters()))
+
+    def embed(self, events: EventSet) -> np.ndarray:
+        """The frozen encoder output h (no augmentation)."""
+        encoder = self.model.encoder
+        encoder.eval()
+        return self._run(encoder, events, "embed")
+
+
+class Classifier(TorchMethod):
+    """Encoder + linear head trained with cross-entropy on labelled source train (no augmentation)."""
+
+    augment = False
+    EXTRA: dict[str, Any] = {}
+
+    def fit(self, data: MethodData) -> None:
+        enc = self._encoder()
+        self.model = ClassifierAlgorithm(enc, self.n_classes, self._augmenter() if self.augment else None)
+        train = self._cap(data.train, "train")
+        self.history = self._fit(self.model, [self._stream("source", train, self.cfg["batch_size"])], "classifier",
+                                 self.epochs, self.cfg["lr"], select=self._selector(self._logits, data.validation))
+
+    def _logits(self, events: EventSet) -> np.ndarray:
+        self.model.eval()
+        return self._run(self.model.logits, events, "predict")
+
+    def predict(self, events: EventSet) -> np.ndarray:
+        return self._probs(self._logits(events))
+
+    def num_parameters(self) -> int:
+        if self.context.protocol == "linear_probe":
+            return self._count(self.model.encoder)
+        return self._count(self.model.encoder, self.model.head)
+
+
+class AugmentedClassifier(Classifier):
+    """The classifier with the contrastive augmentation set applied to each training sample."""
+
+    augment = True
+
+
+class DANN(TorchMethod):
+    """Domain-adversarial training: label head on source, domain head behind gradient reversal."""
+
+    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False}
+
+    def fit(self, data: MethodData) -> None:
+        if not data.unlabelled:
+            raise ValueError("DANN needs unlabelled target-domain events: run it under the domain_shift protocol "
+                             "(python -m benchmark run baselines/dann --protocol domain_shift --target <domain>)")
+        (target_name, target), = data.unlabelled.items()
+        # study: the DANN encoder has no GRN (reference/methods.md)
+        encoder = self._encoder(grn=bool(self.cfg["grn"])) if self.kind == "sparse3d" else self._encoder()
+        self.model = DANNAlgorithm(encoder, self.n_classes, self.cfg["grl_coeff"], self.cfg["domain_weight"])
+        bs = int(self.cfg["batch_size"])
+        streams = [self._stream("source", self._cap(data.train, "train"), bs),
+                   self._stream("target", self._cap(target, "target"), bs)]
+        self.history = self._fit(self.model, streams, "dann", self.epochs, self.cfg["lr"],
+                                 select=self._selector(self._logits, data.validation))
+
+    def _logits(self, events: EventSet) -> np.ndarray:
+        self.model.eval()
+        return self._run(self.model.logits, events, "predict")
+
+    def predict(self, events: EventSet) -> np.ndarray:
+        return self._probs(self._logits(events))
+
+    def num_parameters(self) -> int:
+        return self._count(self.model.encoder, self.model.head)
+
+
+class Contrastive(TorchMethod):
+    """Contrastive pre-training (alpha: 0 SimCLR .. 1 SupCon), then a linear probe (benchmark) or fine-tuning."""
+
+    EXTRA = {"alpha": 0.0, "temperature": 0.1, "finetune_epochs": 10, "finetune_lr": 1e-3,
+             "finetune_batch_size": 256, "finetune_encoder": False}
+
+    def fit(self, data: MethodData) -> None:
+        alpha = float(self.cfg["alpha"])
+        if not 0.0 <= alpha <= 1.0:
+            raise MethodConfigError(f"alpha must lie in [0, 1] (0 = SimCLR, 1 = SupCon), got {alpha}")
+        self.model = ContrastiveAlgorithm(self._encoder(), self._augmenter(), alpha, float(self.cfg["temperature"]))
+        bs = int(self.cfg["batch_size"])
+        train = self._cap(data.train, "train")
+        streams = []
+        if data.unlabelled:
+            (_, target), = data.unlabelled.items()
+            # half of every batch from labelled source, half from the unlabelled target sample
+            streams = [self._stream("source", train, max(2, bs // 2)),
+                       self._stream("target", self._cap(target, "target"), max(2, bs - bs // 2))]
+        else:
+            streams = [self._stream("source", train, bs)]
+        self.pretrain_history = self._fit(self.model, streams, "pretrain", self.epochs, self.cfg["lr"],
+                                          min_batch=2 if not data.unlabelled else 1)
+        self.classifier = None
+        if self.context.protocol == "linear_probe":
+            return  # the benchmark fits its own probe on embed(); nothing else to train
+        ft_epochs = int(self.context.epochs or self.cfg["finetune_epochs"])
+        if self.cfg["finetune_encoder"]:
+            self.classifier = ClassifierAlgorithm(self.model.encoder, self.n_classes)
+            self.finetune_history = self._fit(
+                self.classifier, [self._stream("source", train, self.cfg["finetune_batch_size"])], "finetune",
+                ft_epochs, self.cfg["finetune_lr"], select=self._selector(self._ft_logits, data.validation))
+        else:
+            self.model.encoder.eval()
+            for p in self.model.encoder.parameters():
+                p.requires_grad_(False)
+            feats = torch.from_numpy(self.embed(train))
+            val_feats = torch.from_numpy(self.embed(data.validation))
+            labels = torch.as_tensor(train.labels)
+            w = train.meta.get("weight")
+            w = None if w is None else torch.as_tensor(w, dtype=torch.float32)
+
+            def make_batch(idx):
+                t = torch.as_tensor(idx)
+                return {"x": feats[t], "y": labels[t], **({} if w is None else {"w": w[t]})}
+
+            self.classifier = HeadAlgorithm(feats.shape[1], self.n_classes)
+
+            def head_scores(_events):
+                with torch.no_grad():
+                    return self.classifier.head(val_feats.to(self.device)).cpu().numpy()
+
+            self.finetune_history = self._fit(
+                self.classifier, [Stream("source", len(train), make_batch, int(self.cfg["finetune_batch_size"]))],
+                "finetune", ft_epochs, self.cfg["finetune_lr"], select=self._selector(head_scores, data.validation))
+
+    def _ft_logits(self, events: EventSet) -> np.ndarray:
+        self.classifier.eval()
+        fn = self.classifier.logits if isinstance(self.classifier, ClassifierAlgorithm) \
+            else (lambda x: self.classifier.head(self.model.encoder(x)))
+        return self._run(fn, events, "predict")
+
+    def predict(self, events: EventSet) -> np.ndarray:
+        if getattr(self, "classifier", None) is None:
+            raise RuntimeError("Contrastive.predict needs the fine-tuned head, which is only trained under the "
+                               "robustness and domain_shift protocols (linear_probe uses embed())")
+        self.model.encoder.eval()
+        return self._probs(self._ft_logits(events))
+
+    def num_parameters(self) -> int:
+        if getattr(self, "classifier", None) is None:
+            return self._count(self.model.encoder)
+        return self._count(self.model.encoder, self.classifier.head)

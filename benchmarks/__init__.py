@@ -1,0 +1,1 @@
+"""SimShift performance harness: throughput, memory and scaling; results in benchmarks/results/, tables in BENCHMARKS.md."""

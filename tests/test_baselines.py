@@ -1,0 +1,219 @@
+"""The PyTorch baselines end to end on the toy family, checkpoint/resume, and DDP with gloo on CPU."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from benchmark.data.registry import get_family
+from benchmark.methods.base import MethodConfigError, RunContext, load_method_spec
+from benchmark.methods.torch_methods import DANN, Classifier, Contrastive
+from benchmark.results import load_result
+from benchmark.runner import run_method, seed_everything
+from benchmark.tasks import get_task
+from benchmark.training.loop import CheckpointMismatch
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = {  # name -> protocols it must produce a result for
+    "classifier": {"robustness", "linear_probe"},
+    "augmented_classifier": {"robustness", "linear_probe"},
+    "dann": {"domain_shift"},
+    "simclr": {"linear_probe", "robustness", "domain_shift"},
+    "supcon": {"linear_probe", "robustness", "domain_shift"},
+}
+
+
+def _for_toy(name: str, dst: Path) -> Path:
+    shutil.copytree(ROOT / "baselines" / name, dst)
+    spec = yaml.safe_load((dst / "method.yaml").read_text())
+    assert spec["families"] == ["ndlar", "sfgd", "jets"]
+    spec["families"] = ["toy"]
+    (dst / "method.yaml").write_text(yaml.safe_dump(spec))
+    return dst
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_baseline_runs_end_to_end(name, toy_cache, tmp_path):
+    assert (ROOT / "baselines" / name / "README.md").exists()
+    folder = _for_toy(name, tmp_path / name)
+    seeds = [0, 1] if name == "classifier" else [0]
+    paths = run_method(folder, seeds=seeds, cache_dir=toy_cache, out=tmp_path / "out", progress=False, epochs=1)
+    protocols = set()
+    for path in paths:
+        result = load_result(path)  # schema + consistency checks
+        protocols.add(result["protocol"])
+        assert result["seeds"] == seeds and result["method"]["framework"] == "pytorch"
+        assert result["method"]["n_parameters"] > 1000
+        for seed in seeds:
+            assert (path.parent / f"seed{seed}" / "done.json").exists()
+            for domain in result["domains"]:
+                ids, scores = np.load(path.parent / f"predictions/seed{seed}/{domain}.npz").values()
+                assert np.all(np.isfinite(scores)) and scores.shape[1] == 3
+        if result["protocol"] != "linear_probe":  # the method's own probabilities
+            ps = result["aggregate"]["per_domain"]["nominal"]["accuracy"]["mean"]
+            assert 0.0 <= ps <= 1.0
+    assert protocols == BASELINES[name]
+
+
+def test_classifier_learns_the_toy_task(toy_cache, tmp_path):
+    folder = _for_toy("classifier", tmp_path / "classifier")
+    path, = run_method(folder, protocols=["robustness"], seeds=[0], cache_dir=toy_cache, out=tmp_path / "o",
+                       progress=False, epochs=4)
+    acc = load_result(path)["aggregate"]["per_domain"]["nominal"]["accuracy"]["mean"]
+    assert acc > 0.6, f"nominal accuracy {acc} is no better than chance (1/3)"
+
+
+def _classifier(workdir: Path, epochs: int, protocol: str = "robustness", **config) -> Classifier:
+    seed_everything(0)
+    ctx = RunContext(family=get_family("toy"), protocol=protocol, seed=0, workdir=workdir, epochs=epochs,
+                     progress=False)
+    return Classifier({"batch_size": 16, **config}, ctx)
+
+
+def _state(method) -> dict:
+    return {k: v.clone() for k, v in method.model.state_dict().items()}
+
+
+def test_checkpoint_resume_continues_from_the_saved_epoch(toy_cache, tmp_path):
+    data = get_task("robustness", "toy", cache_dir=toy_cache).method_data()
+    straight = _classifier(tmp_path / "a", epochs=2)
+    straight.fit(data)
+    assert straight.history.start_epoch == 0 and straight.history.epochs_done == 2
+
+    first = _classifier(tmp_path / "b", epochs=1)  # "interrupted" after epoch 1
+    first.fit(data)
+    ckpt = torch.load(tmp_path / "b/classifier.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
+    resumed = _classifier(tmp_path / "b", epochs=2)
+    resumed.fit(data)
+    assert resumed.history.start_epoch == 1 and resumed.history.epochs_done == 2
+    assert [h["epoch"] for h in resumed.history.history] == [1, 2]
+    # resuming computes exactly what the uninterrupted run computed
+    a, b = _state(straight), _state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    last_a = torch.load(tmp_path / "a/classifier.pt", weights_only=True)["model"]
+    last_b = torch.load(tmp_path / "b/classifier.pt", weights_only=True)["model"]
+    assert all(torch.equal(last_a[k], last_b[k]) for k in last_a)
+    np.testing.assert_array_equal(straight.predict(data.test["shifted"]), resumed.predict(data.test["shifted"]))
+
+    # a finished checkpoint is loaded, not retrained; other settings are refused
+    again = _classifier(tmp_path / "b", epochs=2)
+    again.fit(data)
+    assert again.history.start_epoch == 2 and all(torch.equal(a[k], v) for k, v in _state(again).items())
+    with pytest.raises(CheckpointMismatch, match="other settings"):
+        _classifier(tmp_path / "b", epochs=3, lr=0.5).fit(data)
+
+
+def test_model_selection_keeps_the_best_validation_epoch(toy_cache, tmp_path):
+    data = get_task("robustness", "toy", cache_dir=toy_cache).method_data()
+    m = _classifier(tmp_path / "c", epochs=3, patience=1)
+    m.fit(data)
+    h = m.history
+    scores = [r["select"] for r in h.history]
+    assert h.best_score == max(scores) and h.history[h.best_epoch - 1]["select"] == h.best_score
+    # the kept weights reproduce the selected validation score
+    sel = m._selector(m._logits, data.validation)
+    assert sel() == pytest.approx(h.best_score)
+
+
+def test_contrastive_resumes_pretraining_and_probe_stage(toy_cache, tmp_path):
+    data = get_task("domain_shift", "toy", target_domain="shifted", cache_dir=toy_cache).method_data()
+    ctx = dict(family=get_family("toy"), protocol="domain_shift", seed=3, workdir=tmp_path, progress=False)
+    seed_everything(3)
+    m = Contrastive({"alpha": 0.5, "batch_size": 16, "finetune_epochs": 2}, RunContext(**ctx))
+    m.fit(data)
+    assert (tmp_path / "pretrain.pt").exists() and (tmp_path / "finetune.pt").exists()
+    probs = m.predict(data.test["shifted"])
+    seed_everything(3)
+    m2 = Contrastive({"alpha": 0.5, "batch_size": 16, "finetune_epochs": 2}, RunContext(**ctx))
+    m2.fit(data)  # both stages come from their checkpoints
+    assert m2.pretrain_history.start_epoch == 1 and m2.finetune_history.start_epoch == 2
+    np.testing.assert_allclose(m2.predict(data.test["shifted"]), probs, rtol=1e-6)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def test_config_and_protocol_errors(toy_cache, tmp_path):
+    with pytest.raises(MethodConfigError, match="unknown config key"):
+        _classifier(tmp_path, 1, learning_rate=0.1)
+    data = get_task("robustness", "toy", cache_dir=toy_cache).method_data()
+    ctx = RunContext(family=get_family("toy"), protocol="robustness", seed=0, workdir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="domain_shift"):
+        DANN({}, ctx).fit(data)
+    with pytest.raises(MethodConfigError, match="alpha"):
+        Contrastive({"alpha": 2.0}, ctx).fit(data)
+    for name in BASELINES:  # every shipped config is accepted by its class
+        spec = load_method_spec(ROOT / "baselines" / name)
+        for size in ("default", "full"):
+            for fam in spec.families:
+                c = RunContext(family=get_family(fam), protocol=spec.protocols[0], seed=0, size=size, workdir=tmp_path)
+                m = spec.load_class()(spec.resolved_config(size), c)
+                if fam == "jets" and size == "full":
+                    assert m.cfg["batch_size"] == 128 and m.cfg["lr"] == 5e-5  # JetCLR's settings
+                if size == "full":
+                    assert m.cfg["max_train_events"] is None and m.cfg["encoder_size"] == "full"
+
+
+DDP_SCRIPT = textwrap.dedent('''
+    import sys, json
+    import numpy as np, torch
+    torch.set_num_threads(1)
+    from benchmark.data.events import EventSet
+    from benchmark.models.factory import build_encoder
+    from benchmark.methods.torch_methods import ClassifierAlgorithm, EventInputs
+    from benchmark.training.loop import Stream, LoopConfig, fit, dist_info
+
+    out = sys.argv[1]
+    rng = np.random.default_rng(0)
+    n = 22
+    sizes = rng.integers(3, 9, n)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    coords = np.concatenate([np.stack([np.arange(k), np.zeros(k), (i % 2) * np.arange(k)], 1) for i, k in enumerate(sizes)])
+    ev = EventSet("toy", "nominal", "train", "sparse3d", np.arange(n), offsets, coords=coords.astype(np.int32),
+                  charge=rng.gamma(2.0, 1.0, len(coords)).astype(np.float32), _labels=np.arange(n) % 2)
+    torch.manual_seed(0)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    alg = ClassifierAlgorithm(build_encoder("sparse3d", widths=(8,), depths=(1,)), 2)
+    inputs, labels, seen = EventInputs(ev), torch.as_tensor(ev.labels), []
+    def make_batch(idx):
+        seen.extend(int(i) for i in idx)
+        return {"x": inputs(idx), "y": labels[torch.as_tensor(idx)]}
+    res = fit(alg, [Stream("source", n, make_batch, 8)], LoopConfig(epochs=2, lr=1e-2), seed=5,
+              checkpoint=out + "/ckpt.pt", progress=False)
+    rank, world, _ = dist_info()
+    torch.save({k: v.detach() for k, v in alg.state_dict().items()}, f"{out}/rank{rank}.pt")
+    json.dump({"world": world, "seen": seen, "epochs": res.epochs_done}, open(f"{out}/rank{rank}.json", "w"))
+''')
+
+
+def test_ddp_two_cpu_processes_end_with_identical_parameters(tmp_path):
+    script = tmp_path / "ddp_script.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=240,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(i["world"] == 2 and i["epochs"] == 2 for i in info)
+    # each epoch's 22 events are sharded: 11 per rank, the two shards together cover every event
+    per_epoch = [[set(i["seen"][e * 11:(e + 1) * 11]) for i in info] for e in range(2)]
+    for a, b in per_epoch:
+        assert len(a) == len(b) == 11 and a.isdisjoint(b) and a | b == set(range(22))
+    p0, p1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(p0[k], p1[k]) for k in p0)
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)  # written once, by rank 0
+    assert ckpt["epoch"] == 2 and all(torch.equal(ckpt["model"][k], p0[k]) for k in p0)
+    torch.manual_seed(0)
+    from benchmark.methods.torch_methods import ClassifierAlgorithm
+    from benchmark.models.factory import build_encoder
+    init = ClassifierAlgorithm(build_encoder("sparse3d", widths=(8,), depths=(1,)), 2).state_dict()
+    assert not torch.equal(init["head.weight"], p0["head.weight"])  # training changed the weights
