@@ -120,8 +120,11 @@ def load_average() -> list[float]:
 class Result:
     """Collects tables/notes of one harness run and writes the result file atomically."""
 
-    def __init__(self, name: str, argv: list[str] | None):
-        self.name = name
+    def __init__(self, name: str, argv: list[str] | None, tag: str | None = None):
+        if tag is not None and not tag.replace("_", "").isalnum():
+            raise SystemExit(f"--tag must be letters, digits and underscores, got {tag!r}")
+        #: result file stem: the script name, plus ``_<tag>`` for a run kept beside the default one
+        self.name = name + (f"_{tag}" if tag else "")
         self.command = "python -m benchmarks." + name + ("" if not argv else " " + shlex.join(argv))
         self.t0 = time.perf_counter()
         self.load_before = load_average()
@@ -164,6 +167,7 @@ class Result:
             with os.fdopen(fd, "w") as f:
                 json.dump(data, f, indent=1, default=_json_default)
                 f.write("\n")
+            os.chmod(tmp, public_mode())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -178,6 +182,13 @@ class Result:
         print(f"\nload average before {data['load_average_before']} after {data['load_average_after']}; "
               f"wrote {path}")
         return path
+
+
+def public_mode() -> int:
+    """rw for everyone the umask allows (mkstemp creates 0600 files, wrong for files meant to be committed)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _json_default(o):
@@ -198,6 +209,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help=f"where the result JSON goes (default {RESULTS_DIR.relative_to(REPO_ROOT)})")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure (the median is reported)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 = per-core figures)")
+    p.add_argument("--tag", help="write <script>_<tag>.json instead of <script>.json (keep a longer run beside "
+                                 "the default one)")
     p.add_argument("--family-ref", action="append", default=[],
                    help="register an extra family from 'module:attribute' (e.g. the test suite's toy family)")
     return p
@@ -349,3 +362,20 @@ def generated_events(family: str, n: int, seed: int = 0, domain: str = "nominal"
     ids = np.arange(n, dtype=np.int64)
     cols = gen.generate_chunk("train", chunk_index, ids, seed, domains=[domain])[domain]
     return events_from_columns(family, domain, cols, get_family(family).event_kind)
+
+
+def isolate_hf_cache(folder: str | os.PathLike) -> None:
+    """Point the Hugging Face datasets cache at ``folder`` (a per-run temporary folder).
+
+    Why: with datasets 5.2 the Arrow cache of a local HDF5 dataset is keyed without the folder's
+    absolute path, so two materialised folders with the same layout (e.g. a temporary subset and
+    the user's full default dataset) share a cache entry and ``load_dataset`` can return the OTHER
+    folder's events. Measuring in a private cache avoids both the stale data and a warm cache.
+    """
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["HF_DATASETS_CACHE"] = str(path)
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.config.HF_DATASETS_CACHE = path

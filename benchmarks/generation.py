@@ -1,6 +1,7 @@
 """Generation rate of the built-in simulators: per core, with the process pool, and versus event size.
 
-    python -m benchmarks.generation                       # short default (about 1-2 minutes)
+    python -m benchmarks.generation                       # short default (about 3 minutes on 2 busy cores)
+    python -m benchmarks.generation --pool-families ndlar sfgd jets    # + the jets pool run (minutes)
     python -m benchmarks.generation --events 250 --pool-chunks 8 --repeats 5   # longer, full chunks
 
 Figures (medians over ``--repeats``):
@@ -100,26 +101,23 @@ def pool(family: str, n_chunks: int, workers: int, repeats: int, single_too: boo
     return rows
 
 
-class _FixedEnergyNDLAr:
+def _fixed_energy_ndlar(energy: float):
     """NDLArGenerator whose true particles all get one kinetic energy (for the size scaling)."""
+    from benchmark.simulators.ndlar.generator import NDLArGenerator
 
-    @staticmethod
-    def make(energy: float):
-        from benchmark.simulators.ndlar.generator import NDLArGenerator
+    class FixedEnergy(NDLArGenerator):
+        @staticmethod
+        def truth(seed, event_ids):
+            t = NDLArGenerator.truth(seed, event_ids)
+            t["kinetic_energy"][:] = energy
+            return t
 
-        class Fixed(NDLArGenerator):
-            @staticmethod
-            def truth(seed, event_ids):
-                t = NDLArGenerator.truth(seed, event_ids)
-                t["kinetic_energy"][:] = energy
-                return t
-
-        return Fixed()
+    return FixedEnergy()
 
 
 def _fixed_energy_generator(family: str, energy: float):
     if family == "ndlar":
-        return _FixedEnergyNDLAr.make(energy)
+        return _fixed_energy_ndlar(energy)
     if family == "sfgd":
         from benchmark.simulators.sfgd import constants as C
         from benchmark.simulators.sfgd.generator import SFGDGenerator
@@ -172,6 +170,9 @@ def main(argv=None) -> int:
     p.add_argument("--pool-chunks", type=int, default=3,
                    help="chunks of the default preset the pool run generates (at least one per split)")
     p.add_argument("--workers", type=int, default=None, help="pool workers (default: all cores)")
+    p.add_argument("--pool-families", nargs="*", default=["ndlar", "sfgd", "toy"],
+                   help="families with a pool run (default not jets: 3 jets chunks take minutes; add it for the "
+                        "full picture)")
     p.add_argument("--pool-single", nargs="*", default=["ndlar", "sfgd", "toy"],
                    help="families whose pool run is repeated with workers=1 for the speed-up (default: not jets, "
                         "whose chunks take tens of seconds)")
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
     setup(args)
     import os
 
-    res = Result(NAME, argv if argv is not None else __import__("sys").argv[1:])
+    res = Result(NAME, argv if argv is not None else __import__("sys").argv[1:], args.tag)
     workers = args.workers or os.cpu_count() or 1
     core_rows, pool_rows, energy_rows, jet_rows = [], [], [], []
     for fam in args.families:
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
         print(f"[generation] {fam}: per core ({n} events) ...", flush=True)
         if "per_core" not in args.skip:
             core_rows += per_core(fam, n, args.repeats)
-        if "pool" not in args.skip:
+        if "pool" not in args.skip and fam in args.pool_families:
             print(f"[generation] {fam}: pool ({args.pool_chunks} chunks, {workers} workers) ...", flush=True)
             pool_rows += pool(fam, args.pool_chunks, workers, 1, fam in args.pool_single)
         if "scaling" not in args.skip:

@@ -3,45 +3,41 @@ from __future__ import annotations
 
 import html
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import test_results as tr  # noqa: E402  (the tiny test family)
+from benchmark.data.registry import get_family
+from benchmark.evaluation.metrics import robustness_summary
+from benchmark.leaderboard import generate_leaderboard, parameter_curves
+from benchmark.results import ResultFileError, build_result, write_result
+from benchmark.results.submit import stored_name
 
-from benchmark.data.registry import register_family, unregister_family  # noqa: E402
-from benchmark.evaluation.metrics import robustness_summary  # noqa: E402
-from benchmark.leaderboard import generate_leaderboard, parameter_curves  # noqa: E402
-from benchmark.results import ResultFileError, build_result, write_result  # noqa: E402
-from benchmark.results.submit import stored_name  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def family():
-    register_family(f"{tr.__name__}:FAMILY", replace=True)
-    yield
-    unregister_family(tr.FAMILY_NAME)
+FAMILY_NAME = "toy"  # tests/toyfamily.py, registered by conftest.py
+DOMAINS = ("nominal", "shifted", "scan_2")
+SEEDS = [0, 1, 2]
 
 
 def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: bool = True,
-              version: str = tr.TinyGenerator.version, evaluator: str | None = None, **method) -> Path:
+              version: str | None = None, evaluator: str | None = None, protocol: str = "robustness",
+              **method) -> Path:
     """A stored result with given accuracies (seed k adds 0.01 k), written like ``submit`` stores it."""
+    source = get_family(FAMILY_NAME).source()
     per_seed = []
-    for k in tr.SEEDS:
-        acc = {"nominal": nominal + 0.01 * k, "gain_low": shifted + 0.01 * k, "gain_high": shifted + 0.01 * k}
+    for k in SEEDS:
+        acc = {"nominal": nominal + 0.01 * k, "shifted": shifted + 0.01 * k, "scan_2": shifted + 0.01 * k}
+        if protocol == "domain_shift":  # scored on the source and the target domain
+            del acc["scan_2"]
         per_domain = {d: {"accuracy": a, "n_events": 30} for d, a in acc.items()}
-        summary = robustness_summary(per_domain, "accuracy", "nominal", {"gain_low": 0.9, "gain_high": 0.8})
+        summary = robustness_summary(per_domain, "accuracy", "nominal", {"shifted": 0.9, "scan_2": 0.8})
         per_seed.append({"per_domain": per_domain, "summary": summary})
-    source = tr.FAMILY.sources["generated"]
     result = build_result(
         method={"name": name, "description": "desc", "code_url": "https://example.org/" + name.replace(" ", "-"),
                 "framework": "torch", "n_parameters": 10, "standard": standard, **method},
-        dataset={"family": tr.FAMILY_NAME, "source": "generated", "version": version, "size": "default",
-                 "test_sha256": {d: f"{i}" * 64 for i, d in enumerate(tr.DOMAINS)}},
-        protocol="robustness", source_domain="nominal", target_domain=None, domains=list(tr.DOMAINS),
-        domain_parameters={d: source.domain(d).parameters for d in tr.DOMAINS}, seeds=tr.SEEDS,
+        dataset={"family": FAMILY_NAME, "source": "generated", "version": version or source.make_generator.version,
+                 "size": "default", "test_sha256": {d: f"{i}" * 64 for i, d in enumerate(acc)}},
+        protocol=protocol, source_domain="nominal", target_domain="shifted" if protocol == "domain_shift" else None,
+        domains=list(acc), domain_parameters={d: source.domain(d).parameters for d in acc}, seeds=SEEDS,
         per_seed=per_seed, hardware={"cpu": "test", "gpu": None, "torch": None}, wall_time_s=1.0)
     if evaluator is not None:
         result["evaluator_version"] = evaluator
@@ -80,13 +76,13 @@ def test_ranking_follows_the_written_rules(board):
     assert pages == [board / "README.md", board / "index.html"]
     readme = (board / "README.md").read_text()
     assert "## Ranking rules" in readme and "ties are broken by the smaller drop" in readme
-    ranked = table_rows(readme, "### resultfam")
+    ranked = table_rows(readme, "### toy")
     assert [(r["Rank"], r["Method"]) for r in ranked] == [("1", "Beta"), ("2", "Gamma"), ("3", "Alpha")]
     # score = mean over shifted domains per seed (0.80, 0.81, 0.82): mean ± std(ddof=1)
     assert ranked[0]["Score"] == "0.8100 ± 0.0100"
     assert ranked[0]["Source domain"] == "0.8600 ± 0.0100"
     assert ranked[0]["Drop"].startswith("+0.0500 ± ")
-    assert ranked[0]["Worst domain"] == "gain\\_high (0.8100)"  # lowest mean, ties by name
+    assert ranked[0]["Worst domain"] == "scan\\_2 (0.8100)"  # lowest mean, ties by name
     assert ranked[0]["Agreement"] == "0.8500 ± 0.0000"  # from the summaries
     unranked = table_rows(readme, "Not ranked")
     assert [(r["Rank"], r["Method"]) for r in unranked] == [("not ranked", "Delta")]
@@ -95,17 +91,31 @@ def test_ranking_follows_the_written_rules(board):
     assert 'class="unranked"' in page
 
 
+def test_each_protocol_is_scored_by_its_rule_in_its_own_table(board):
+    synthetic(board, "Robust", nominal=0.80, shifted=0.60)
+    synthetic(board, "Adapted", nominal=0.80, shifted=0.70, protocol="domain_shift")
+    synthetic(board, "Probed", nominal=0.80, shifted=0.50, protocol="linear_probe")
+    generate_leaderboard(board)
+    readme = (board / "README.md").read_text()
+    assert [r["Method"] for r in table_rows(readme, "### toy · generated · robustness")] == ["Robust"]
+    adapted = table_rows(readme, "### toy · generated · domain\\_shift · nominal → shifted")
+    assert [(r["Method"], r["Score"]) for r in adapted] == [("Adapted", "0.7100 ± 0.0100")]  # target domain
+    probed = table_rows(readme, "### toy · generated · linear\\_probe")
+    assert probed[0]["Score"] == "0.6100 ± 0.0100"  # mean over all 3 domains: (0.8 + 0.5 + 0.5) / 3 + 0.01
+    assert probed[0]["Shifted mean"] == "0.5100 ± 0.0100"
+
+
 def test_other_data_or_evaluator_versions_are_never_mixed(board):
     synthetic(board, "Current", nominal=0.8, shifted=0.7)
-    synthetic(board, "OldData", nominal=0.9, shifted=0.9, version="t0")
+    synthetic(board, "OldData", nominal=0.9, shifted=0.9, version="0")
     synthetic(board, "OldEval", nominal=0.9, shifted=0.9, evaluator="0.0.1")
     generate_leaderboard(board)
     readme = (board / "README.md").read_text()
     current, other = readme.split("## Other data or evaluator versions")
     assert "Current" in current and "OldData" not in current and "OldEval" not in current
-    assert [r["Method"] for r in table_rows(other, "Data version t0")] == ["OldData"]
+    assert [r["Method"] for r in table_rows(other, "Data version 0,")] == ["OldData"]
     assert [r["Method"] for r in table_rows(other, "evaluator 0.0.1")] == ["OldEval"]
-    assert [r["Method"] for r in table_rows(current, "### resultfam")] == ["Current"]
+    assert [r["Method"] for r in table_rows(current, "### toy")] == ["Current"]
 
 
 def test_every_string_is_escaped_in_html_and_markdown(board):

@@ -1,8 +1,9 @@
 """Result files and leaderboard submission: a valid entry goes in, every kind of bad one is refused
 with its reason.
 
-The tests use a tiny family registered here (``resultfam``: 3 classes, 3 domains, a few dozen
-events) materialised with the real writer, so they depend on no real family.
+The tests use the shared toy family (``tests/toyfamily.py``, registered by ``conftest.py``: 3
+classes, domains ``nominal``, ``shifted`` and the test-only ``scan_2``) materialised with the real
+writer, so they depend on no real family.
 """
 from __future__ import annotations
 
@@ -14,62 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.data.registry import (ColumnSpec, DomainSpec, FamilySpec, SourceSpec, register_family,
-                                     sparse3d_columns, unregister_family)
-from benchmark.simulators.base import Generator, chunk_rng
+from benchmark.data.registry import get_family
 
-FAMILY_NAME = "resultfam"
-DOMAINS = ("nominal", "gain_low", "gain_high")
-GAINS = {"nominal": 1.0, "gain_low": 0.8, "gain_high": 1.2}
+FAMILY_NAME = "toy"
+DOMAINS = ("nominal", "shifted", "scan_2")
 SEEDS = [0, 1, 2]
 
 
-class TinyGenerator(Generator):
-    """Three classes of short random tracks; the domains scale the charge (a 'gain' throw)."""
-
-    family = FAMILY_NAME
-    version = "t1"
-    sizes = {"default": {"train": 12, "validation": 6, "test": 30}}
-    chunk_size = 15
-
-    def domains(self):
-        return tuple(DomainSpec(d, f"gain {g}", {"gain": g}, kind="nominal" if d == "nominal" else "fixed")
-                     for d, g in GAINS.items())
-
-    def generate_chunk(self, split, chunk_index, event_ids, seed, domains=None):
-        rng = chunk_rng(seed, split, chunk_index)
-        n = len(event_ids)
-        labels = np.arange(n) % 3  # every class present in every chunk
-        hits = [rng.integers(0, 8, size=(2 + int(lab), 3)) for lab in labels]
-        charge = [rng.uniform(1, 2, size=len(h)) for h in hits]
-        out = {}
-        for d in domains or GAINS:
-            out[d] = {"event_id": event_ids, "label": labels, "coords": hits,
-                      "charge": [c * GAINS[d] for c in charge], "pdg": np.full(n, 13),
-                      "kinetic_energy": np.full(n, 100.0), "direction": np.tile([0.0, 0.0, 1.0], (n, 1)),
-                      "start": np.zeros((n, 3)), "gain": np.full(n, GAINS[d])}
-        return out
-
-
-FAMILY = FamilySpec(
-    name=FAMILY_NAME, title="Result test family", description="tiny test family", event_kind="sparse3d",
-    class_names=("a", "b", "c"),
-    columns=sparse3d_columns([ColumnSpec("gain", "float32", "charge gain")]),
-    sources={"generated": SourceSpec("generated", "generated", "test", TinyGenerator().domains(),
-                                     make_generator=TinyGenerator)},
-    primary_metric="accuracy", voxel_size_cm=1.0)
-
-
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    """The tiny family registered and materialised in a temporary cache: (cache_dir, folder)."""
-    from benchmark.data.materialise import generate
+def tiny_data(toy_cache):
+    """(cache_dir, folder) of the materialised toy dataset."""
+    from benchmark.data.paths import dataset_folder
 
-    register_family(f"{__name__}:FAMILY", replace=True)
-    cache = tmp_path_factory.mktemp("cache")
-    folder = generate(FAMILY_NAME, "default", seed=0, workers=1, cache_dir=cache, progress=False)
-    yield cache, folder
-    unregister_family(FAMILY_NAME)
+    return toy_cache, dataset_folder(FAMILY_NAME, "generated", "default", toy_cache)
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +51,7 @@ def make_run(tiny_data, truth, out_dir: Path, name: str = "Tiny method", seeds=S
     from benchmark.results import build_result, describe_hardware, prediction_relpath, write_result
 
     _, folder = tiny_data
+    family = get_family(FAMILY_NAME)
     result_path = out_dir / "result.json"
     per_seed, preds = [], {}
     for seed in seeds:
@@ -104,16 +63,17 @@ def make_run(tiny_data, truth, out_dir: Path, name: str = "Tiny method", seeds=S
             s[np.arange(len(ids)), labels] += quality * (2.0 if d == "nominal" else 1.0)
             save_predictions(result_path.parent / prediction_relpath(seed, d), ids, s)
             scores[d] = (ids, s)
-        per_seed.append(Evaluator(FAMILY).eval_domains(truth, scores, "nominal"))
+        per_seed.append(Evaluator(family).eval_domains(truth, scores, "nominal"))
         preds[f"seed{seed}"] = {d: prediction_relpath(seed, d) for d in DOMAINS}
     info = {"name": name, "description": "a test method", "code_url": "https://example.org/code",
             "framework": "numpy", "n_parameters": 3, "standard": True, **method}
     result = build_result(
         method=info,
-        dataset={"family": FAMILY_NAME, "source": "generated", "version": TinyGenerator.version, "size": "default",
+        dataset={"family": FAMILY_NAME, "source": "generated", "version": family.source().make_generator.version,
+                 "size": "default",
                  "test_sha256": {d: split_digest(folder, d, "test") for d in DOMAINS}},
         protocol="robustness", source_domain="nominal", target_domain=None, domains=list(DOMAINS),
-        domain_parameters={d: FAMILY.sources["generated"].domain(d).parameters for d in DOMAINS},
+        domain_parameters={d: family.source().domain(d).parameters for d in DOMAINS},
         seeds=list(seeds), per_seed=per_seed, hardware=describe_hardware(), wall_time_s=1.5, predictions=preds)
     write_result(result_path, result)
     return result_path
@@ -158,8 +118,8 @@ def test_build_result_aggregates_over_seeds(run_dir):
     from benchmark.results import load_result
 
     r = load_result(run_dir)
-    acc = [e["per_domain"]["gain_low"]["accuracy"] for e in r["per_seed"]]
-    agg = r["aggregate"]["per_domain"]["gain_low"]["accuracy"]
+    acc = [e["per_domain"]["shifted"]["accuracy"] for e in r["per_seed"]]
+    agg = r["aggregate"]["per_domain"]["shifted"]["accuracy"]
     assert agg["mean"] == pytest.approx(np.mean(acc))
     assert agg["std"] == pytest.approx(np.std(acc, ddof=1))
     drop = [e["summary"]["drop"] for e in r["per_seed"]]
@@ -168,20 +128,20 @@ def test_build_result_aggregates_over_seeds(run_dir):
     assert np.allclose(r["aggregate"]["per_domain"]["nominal"]["confusion_matrix"]["mean"], cm.mean(axis=0))
     assert "worst_domain" not in r["aggregate"]["summary"]  # strings have no mean
     assert r["created"].endswith("Z") and r["format"] == "simshift-result/1"
-    assert r["domain_parameters"]["gain_low"] == {"gain": 0.8}
+    assert r["domain_parameters"]["shifted"] == {"gain": 0.5}
 
 
 def test_undefined_metric_is_stored_as_null_and_left_out_of_the_aggregate(run_dir):
     from benchmark.results import build_result, load_result
 
     r = load_result(run_dir)
-    r["per_seed"][0]["per_domain"]["gain_low"]["auc"] = float("nan")
+    r["per_seed"][0]["per_domain"]["shifted"]["auc"] = float("nan")
     keys = ("method", "dataset", "protocol", "source_domain", "target_domain", "domains", "domain_parameters",
             "seeds", "per_seed", "hardware", "wall_time_s", "predictions")
     rebuilt = build_result(**{k: r[k] for k in keys})
-    assert rebuilt["per_seed"][0]["per_domain"]["gain_low"]["auc"] is None
-    assert "auc" not in rebuilt["aggregate"]["per_domain"]["gain_low"]
-    assert "auc" in rebuilt["aggregate"]["per_domain"]["gain_high"]
+    assert rebuilt["per_seed"][0]["per_domain"]["shifted"]["auc"] is None
+    assert "auc" not in rebuilt["aggregate"]["per_domain"]["shifted"]
+    assert "auc" in rebuilt["aggregate"]["per_domain"]["scan_2"]
 
 
 def test_single_seed_result_has_null_std(tiny_data, truth, tmp_path):
@@ -256,20 +216,20 @@ def test_predictions_as_zip_are_checked(run_dir, tiny_data, tmp_path):
             zf.write(f, f.relative_to(run_dir.parent).as_posix())
     assert submit(run_dir, predictions=archive, dry_run=True, cache_dir=tiny_data[0]).metrics_verified
     # a wrong metric is caught through the archive as well
-    edit(run_dir, lambda r: r["per_seed"][2]["per_domain"]["gain_high"].update(accuracy=0.123))
+    edit(run_dir, lambda r: r["per_seed"][2]["per_domain"]["scan_2"].update(accuracy=0.123))
     reasons = refused(run_dir, predictions=archive, cache_dir=tiny_data[0])
-    assert any("seed 2: per_domain.gain_high.accuracy: reported 0.123" in r for r in reasons)
+    assert any("seed 2: per_domain.scan_2.accuracy: reported 0.123" in r for r in reasons)
 
 
 def test_metrics_that_do_not_match_the_predictions_are_refused(run_dir, tiny_data):
     def change(r):
-        m = r["per_seed"][1]["per_domain"]["gain_low"]
+        m = r["per_seed"][1]["per_domain"]["shifted"]
         m["accuracy"] = round(m["accuracy"] + 0.01, 6)
         r["per_seed"][0]["summary"]["mean_shifted"] += 1e-3
 
     edit(run_dir, change)
     reasons = refused(run_dir, cache_dir=tiny_data[0])  # predictions/ next to the file is used
-    assert any(r.startswith("seed 1: per_domain.gain_low.accuracy: reported") for r in reasons)
+    assert any(r.startswith("seed 1: per_domain.shifted.accuracy: reported") for r in reasons)
     assert any(r.startswith("seed 0: summary.mean_shifted: reported") for r in reasons)
     assert len(reasons) == 2
 
@@ -291,9 +251,9 @@ def test_not_json_is_refused(tmp_path, tiny_data):
 
 
 def test_wrong_test_hash_is_refused(run_dir, tiny_data):
-    edit(run_dir, lambda r: r["dataset"]["test_sha256"].update(gain_high="0" * 64))
+    edit(run_dir, lambda r: r["dataset"]["test_sha256"].update(scan_2="0" * 64))
     reasons = refused(run_dir, cache_dir=tiny_data[0])
-    assert any(r.startswith("dataset.test_sha256.gain_high") and "other data" in r for r in reasons)
+    assert any(r.startswith("dataset.test_sha256.scan_2") and "other data" in r for r in reasons)
 
 
 def test_every_reason_is_reported_at_once(tiny_data, truth, tmp_path):
@@ -312,7 +272,7 @@ def test_too_few_seeds_is_refused(tiny_data, truth, tmp_path):
 def test_nan_is_refused(run_dir, tiny_data):
     text = run_dir.read_text()
     r = json.loads(text)
-    value = r["per_seed"][0]["per_domain"]["gain_low"]["auc"]
+    value = r["per_seed"][0]["per_domain"]["shifted"]["auc"]
     run_dir.write_text(text.replace(json.dumps(value), "NaN", 1))
     reasons = refused(run_dir, cache_dir=tiny_data[0])
     assert any("NaN or infinity" in r for r in reasons)
@@ -350,24 +310,24 @@ def test_unknown_names_and_wrong_domain_parameters_are_refused(run_dir, tiny_dat
     def change(r):
         for block in (r["per_seed"][0]["per_domain"], r["per_seed"][1]["per_domain"], r["per_seed"][2]["per_domain"],
                       r["dataset"]["test_sha256"], r["domain_parameters"]):
-            block["gain_huge"] = block.pop("gain_high")
-        r["domains"] = ["nominal", "gain_low", "gain_huge"]
-        r["domain_parameters"]["gain_low"] = {"gain": 0.5}
+            block["scan_9"] = block.pop("scan_2")
+        r["domains"] = ["nominal", "shifted", "scan_9"]
+        r["domain_parameters"]["shifted"] = {"gain": 0.7}
 
     reasons = refused(edit(run_dir, change), cache_dir=tiny_data[0])
-    assert any("'gain_huge' is not a domain of resultfam/generated" in r for r in reasons)
-    assert any(r.startswith("domain_parameters.gain_low differ") for r in reasons)
+    assert any("'scan_9' is not a domain of toy/generated" in r for r in reasons)
+    assert any(r.startswith("domain_parameters.shifted differ") for r in reasons)
     reasons = refused(edit(run_dir, lambda r: r["dataset"].update(family="nosuchfam")), cache_dir=tiny_data[0])
     assert any("unknown family 'nosuchfam'" in r for r in reasons)
 
 
 def test_missing_local_data_says_how_to_make_it(run_dir, tmp_path):
     reasons = refused(run_dir, cache_dir=tmp_path / "empty-cache")
-    assert any("python -m benchmark generate resultfam" in r for r in reasons)
+    assert any("python -m benchmark generate toy" in r for r in reasons)
 
 
 def test_pickled_prediction_files_are_never_loaded(run_dir, tiny_data):
-    target = run_dir.parent / "predictions" / "seed0" / "gain_low.npz"
+    target = run_dir.parent / "predictions" / "seed0" / "shifted.npz"
     with np.load(target) as z:
         ids = z["event_id"]
     np.savez(target, event_id=ids, scores=np.array([{"evil": 1}] * len(ids), dtype=object))
@@ -380,3 +340,24 @@ def test_missing_prediction_file_is_reported(run_dir, tiny_data):
     reasons = refused(run_dir, cache_dir=tiny_data[0])
     assert any("seed 1: missing prediction file" in r for r in reasons)
 
+
+
+def test_result_written_by_the_runner_is_accepted_with_verified_metrics(toy_cache, tmp_path):
+    """The real path: `run` writes result + predictions, `submit` recomputes and stores, pages list it."""
+    import yaml
+
+    from benchmark.results import submit
+    from benchmark.runner import run_method
+
+    method = tmp_path / "method"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "docs/examples/external_numpy", method)
+    spec = yaml.safe_load((method / "method.yaml").read_text())
+    (method / "method.yaml").write_text(yaml.safe_dump({**spec, "families": [FAMILY_NAME]}))
+    [path] = run_method(method, protocols=["robustness"], seeds=[0, 1, 2], cache_dir=toy_cache,
+                        out=tmp_path / "out", progress=False)
+    board = tmp_path / "board"
+    report = submit(path, leaderboard_dir=board, cache_dir=toy_cache)
+    assert report.metrics_verified and report.stored_path.exists()
+    name = json.loads(path.read_text())["method"]["name"]
+    readme, page = (p.read_text() for p in report.pages)
+    assert name.replace("_", "\\_") in readme and f">{name}<" in page

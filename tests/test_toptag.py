@@ -58,7 +58,6 @@ def _writer(tmp_path):
 
 
 def test_convert_published_layout(raw_files, tmp_path, monkeypatch):
-    from benchmark.data.events import EventSet  # noqa: F401  (the loader's type)
     from benchmark.data.loader import events_from_table
 
     folder, frames = raw_files

@@ -82,8 +82,8 @@ are in the domain table (machine readable in the YAML header).
 
 **Sizes.** `default`: {_sz['default']['train']:,} / {_sz['default']['validation']:,} / {_sz['default']['test']:,}
 true particles (train / validation / test) per domain (test-only scans: test split only); all domains
-take about 75 CPU-seconds (measured about 100 true events/s per core rendered into all 15 train domains,
-50 events/s into all 30 test domains) and about 0.7 GB on disk (about 7 kB per event and domain,
+take about 90 CPU-seconds with writing (measured about 100 true events/s per core rendered into all 15 train domains,
+50 events/s into all 30 test domains) and about 0.8 GB on disk (about 7 kB per event and domain,
 420 voxels on average). `full`: {_sz['full']['train']:,} / {_sz['full']['validation']:,} / {_sz['full']['test']:,}
 (about one CPU-hour, about 36 GB; shard it with `--shard i/N`).
 

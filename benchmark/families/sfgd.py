@@ -57,7 +57,7 @@ Sizes (true events per split): {_sizes}.
 ### What is modelled
 * **Energy loss**: Bethe formula with the Sternheimer density effect for mu/pi/p (minimum 1.94 MeV cm2/g
   in polystyrene, I = 68.7 eV, rho = {C.DENSITY_G_CM3} g/cm3), ICRU-37 collision stopping power for
-  e+-; CSDA range tables (proton 100 MeV: 7.4 cm, muon 300 MeV/c: 0.82 m), exact per step, so the
+  e+-; CSDA range tables (at this density: proton 100 MeV 7.6 cm, muon 300 MeV/c 0.84 m), exact per step, so the
   Bragg peak is sharp; Landau-like (Moyal) fluctuations of the visible deposit.
 * **Multiple scattering** (Highland) and **curvature** in a {C.MAGNETIC_FIELD_T} T field along +x
   (ND280 upgrade value; the published cube dataset used 0.5 T; a generator option).
@@ -70,7 +70,8 @@ Sizes (true events per split): {_sizes}.
   captured on carbon 7.8% of the time). Decay products are in the same event (no timing).
 * **Light**: Birks quenching (kB = 0.126 mm/MeV), {C.PHOTONS_PER_MEV:.1f} photons/MeV per fibre, fibre attenuation
   (two exponentials, 4634 mm / 332 mm) to a readout at the high-index end of each fibre, MPPC PDE {C.MPPC_PDE},
-  Poisson photo-electron statistics per fibre (about 37-70 p.e. per fibre for a MIP crossing 1 cm),
+  Poisson photo-electron statistics per fibre (38-72 p.e. per fibre for a MIP crossing 1 cm, depending
+  on the distance to the readout),
   MPPC pixel saturation, single-p.e. gain spread and electronics noise, the ND280-upgrade threshold
   (a fibre signal of 1/2/3 p.e. kept with probability 0.10/0.35/0.60, always from 4 p.e.), and a cube
   is reconstructed when at least {C.MIN_VIEWS} of its three fibres fired.

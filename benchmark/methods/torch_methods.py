@@ -169,15 +169,24 @@ class ClassifierAlgorithm(Algorithm):
 
 
 class HeadAlgorithm(Algorithm):
-    """A linear head on precomputed (frozen-encoder) features: fine-tuning without touching the encoder."""
+    """A linear head on standardised precomputed (frozen-encoder) features: fine-tuning without the encoder.
 
-    def __init__(self, in_dim: int, n_classes: int):
+    The features are standardised with the training split's mean and standard deviation (stored as
+    buffers), as in the study's linear evaluation (reference/methods.md): raw h can have any scale.
+    """
+
+    def __init__(self, train_features: torch.Tensor, n_classes: int):
         super().__init__()
-        self.head = LinearHead(in_dim, n_classes)
+        self.register_buffer("mean", train_features.mean(0))
+        self.register_buffer("std", train_features.std(0).clamp_min(1e-6))
+        self.head = LinearHead(train_features.shape[1], n_classes)
+
+    def logits(self, h):
+        return self.head((h - self.mean) / self.std)
 
     def update(self, batch):
         b = batch["source"]
-        logits = self.head(b["x"])
+        logits = self.logits(b["x"])
         return {"loss": weighted_ce(logits, b["y"], b.get("w")),
                 "accuracy": (logits.argmax(1) == b["y"]).float().mean().detach()}
 
@@ -435,7 +444,7 @@ class DANN(TorchMethod):
 class Contrastive(TorchMethod):
     """Contrastive pre-training (alpha: 0 SimCLR .. 1 SupCon), then a linear probe (benchmark) or fine-tuning."""
 
-    EXTRA = {"alpha": 0.0, "temperature": 0.1, "finetune_epochs": 10, "finetune_lr": 1e-3,
+    EXTRA = {"alpha": 0.0, "temperature": 0.1, "finetune_epochs": 50, "finetune_lr": 1e-3,
              "finetune_batch_size": 256, "finetune_encoder": False}
 
     def fit(self, data: MethodData) -> None:
@@ -445,7 +454,6 @@ class Contrastive(TorchMethod):
         self.model = ContrastiveAlgorithm(self._encoder(), self._augmenter(), alpha, float(self.cfg["temperature"]))
         bs = int(self.cfg["batch_size"])
         train = self._cap(data.train, "train")
-        streams = []
         if data.unlabelled:
             (_, target), = data.unlabelled.items()
             # half of every batch from labelled source, half from the unlabelled target sample
@@ -458,7 +466,11 @@ class Contrastive(TorchMethod):
         self.classifier = None
         if self.context.protocol == "linear_probe":
             return  # the benchmark fits its own probe on embed(); nothing else to train
-        ft_epochs = int(self.context.epochs or self.cfg["finetune_epochs"])
+        # ``--epochs`` overrides the pre-training; a head on frozen features keeps its own (cheap)
+        # ``finetune_epochs``, full fine-tuning of the encoder follows the override too
+        ft_epochs = int(self.cfg["finetune_epochs"])
+        if self.cfg["finetune_encoder"] and self.context.epochs:
+            ft_epochs = int(self.context.epochs)
         if self.cfg["finetune_encoder"]:
             self.classifier = ClassifierAlgorithm(self.model.encoder, self.n_classes)
             self.finetune_history = self._fit(
@@ -478,11 +490,11 @@ class Contrastive(TorchMethod):
                 t = torch.as_tensor(idx)
                 return {"x": feats[t], "y": labels[t], **({} if w is None else {"w": w[t]})}
 
-            self.classifier = HeadAlgorithm(feats.shape[1], self.n_classes)
+            self.classifier = HeadAlgorithm(feats, self.n_classes)
 
             def head_scores(_events):
                 with torch.no_grad():
-                    return self.classifier.head(val_feats.to(self.device)).cpu().numpy()
+                    return self.classifier.logits(val_feats.to(self.device)).cpu().numpy()
 
             self.finetune_history = self._fit(
                 self.classifier, [Stream("source", len(train), make_batch, int(self.cfg["finetune_batch_size"]))],
@@ -491,7 +503,7 @@ class Contrastive(TorchMethod):
     def _ft_logits(self, events: EventSet) -> np.ndarray:
         self.classifier.eval()
         fn = self.classifier.logits if isinstance(self.classifier, ClassifierAlgorithm) \
-            else (lambda x: self.classifier.head(self.model.encoder(x)))
+            else (lambda x: self.classifier.logits(self.model.encoder(x)))
         return self._run(fn, events, "predict")
 
     def predict(self, events: EventSet) -> np.ndarray:

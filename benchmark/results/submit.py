@@ -345,8 +345,8 @@ def submit(result_path: str | os.PathLike, predictions: str | os.PathLike | None
     ``predictions/`` folder next to the result file is used if the result lists predictions.
     Raises :class:`SubmissionError` listing every reason when the file is refused.
     """
-    from benchmark.leaderboard import default_leaderboard_dir, generate_leaderboard
     from benchmark.data.writer import atomic_path
+    from benchmark.leaderboard import default_leaderboard_dir, generate_leaderboard
 
     result, content, checks, verified = validate_submission(result_path, predictions, cache_dir)
     report = SubmissionReport(Path(result_path), checks, verified, dry_run)

@@ -24,10 +24,12 @@ Files and trust chain (``datasets/atlas_toptag/README.md`` has the table and whe
    not come through a verified step; an index entry without a checksum is refused unless the caller
    passes ``trust_size_only=True``.
 
-CERN Open Data publishes only adler32, which neither pooch nor :mod:`benchmark.data.fetch` checks:
-the index files go through the standard fetch path unverified by pooch (``known_hash`` is ``None``) and
-this module verifies them with :func:`zlib.adler32`; a copy that does not match is deleted, fetched
-once more and refused with :class:`~benchmark.data.fetch.FetchError` if it still does not match.
+CERN Open Data publishes only adler32, which pooch does not check and :mod:`benchmark.data.fetch` does
+not yet (``FETCH_SUPPORTS_ADLER32``): the index files go through the standard fetch path with
+``known_hash`` ``None`` and this module verifies every file (size + :func:`zlib.adler32`); a cached copy
+that does not match is fetched again, a download that does not match is deleted and refused with
+:class:`~benchmark.data.fetch.FetchError`.  Once the fetch layer checks adler32 itself, the registry
+entries carry ``known_hash = "adler32:..."`` and ``--local-dir`` works too (both checked by the tests).
 
 Conversion (streamed in blocks of :data:`BLOCK_SIZE` jets with h5py; each ``.h5.gz`` is decompressed to
 a temporary file next to it and removed after conversion):
@@ -214,6 +216,10 @@ different sets never coincide: per-event agreement with nominal is not defined f
 # ---------------------------------------------------------------------------------------------------
 # verified files
 # ---------------------------------------------------------------------------------------------------
+#: True once benchmark.data.fetch checks adler32 itself (RemoteFile.adler32, the change this source asks for)
+FETCH_SUPPORTS_ADLER32 = "adler32" in {f.name for f in dataclasses.fields(RemoteFile)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Adler32File(RemoteFile):
     """A registry entry whose publisher gives only size + adler32 (CERN Open Data).
@@ -227,7 +233,7 @@ class Adler32File(RemoteFile):
 
     @property
     def known_hash(self):  # type: ignore[override]
-        if self.sha256 or self.md5:
+        if self.sha256 or self.md5 or (FETCH_SUPPORTS_ADLER32 and self.adler32):
             return RemoteFile.known_hash.fget(self)
         return None
 
@@ -434,8 +440,9 @@ def fit_to_family(cols: dict[str, Any], columns: Iterable[ColumnSpec]) -> dict[s
 class _PartWriter:
     """Collects converted rows per (domain, split) and writes parts of ``BLOCK_SIZE`` jets.
 
-    Buffering keeps the validation parts (a tenth of each block) full-sized and never writes a part
-    of a single jet unless a split has only one (DatasetWriter cannot write one-row ragged parts).
+    Buffering keeps the validation parts (a tenth of each block) full-sized.  It also makes one-jet
+    parts rare (only a remainder of exactly one jet at the end of a set), which the current
+    DatasetWriter cannot write (``ds[...] = data`` does not broadcast a single ragged row; fix proposed).
     """
 
     def __init__(self, writer, columns):
@@ -536,11 +543,12 @@ class AtlasTopTagSource(PublishedSource):
         if options:
             raise TypeError(f"unknown atlas_toptag option(s) {sorted(options)}")
         self._check(max_files, max_jets)
-        columns = writer.family.columns
+        columns = writer.family.columns + tuple(getattr(writer.source, "columns", ()))
         missing = [c.name for c in EXTRA_COLUMNS if c.name not in {c.name for c in columns}]
         if missing:
-            raise ValueError(f"the family {writer.family.name!r} does not declare the atlas_toptag columns {missing}: "
-                             "register the source with benchmark.sources.atlas_toptag.family_with_source(FAMILY)")
+            raise ValueError(f"neither the family {writer.family.name!r} nor the source declares the atlas_toptag "
+                             f"columns {missing}: register benchmark.sources.atlas_toptag.SOURCE (SourceSpec with "
+                             "source-specific columns) or use family_with_source(FAMILY)")
         used: dict[str, dict] = {}
         stats: dict[str, dict] = {}
         parts = _PartWriter(writer, columns)
@@ -561,7 +569,7 @@ class AtlasTopTagSource(PublishedSource):
             for ordinal, data in enumerate(data_files):
                 if max_jets is not None and n_read >= int(max_jets):
                     break
-                gz = ensure_file(data, raw_dir, progress)
+                gz = self._obtain(data, raw_dir, progress)
                 used[data.name] = {"url": data.url, "bytes": data.size, "adler32": data.adler32,
                                    "verified": data.verified}
                 h5_path = raw_dir / f".{data.name[:-3]}.tmp"
@@ -597,6 +605,20 @@ class AtlasTopTagSource(PublishedSource):
                                        "validation_rule": f"mcEventNumber % {VALIDATION_MODULUS} == 0",
                                        "unverified_files": sorted(k for k, v in used.items() if not v["verified"])}
 
+    #: set by the fetch driver (if it supports it) to fetch_file(remote, dest_dir, local_dir, progress), so that
+    #: data files chosen during conversion can also come from --local-dir
+    fetch_remote = None
+
+    def _obtain(self, remote: Adler32File, raw_dir: Path, progress: bool) -> Path:
+        if self.fetch_remote is None or remote.known_hash is None:  # size-only entries: checked here
+            return ensure_file(remote, raw_dir, progress)
+        path = Path(self.fetch_remote(remote))
+        problem = file_problem(path, remote)
+        if problem is not None:
+            path.unlink()
+            raise FetchError(f"{remote.name} does not match its published checksum ({problem}); the copy was deleted")
+        return path
+
     @staticmethod
     def _splits(cols: dict[str, Any], split: str, set_name: str) -> dict[str, dict]:
         if split != "train":
@@ -609,18 +631,77 @@ class AtlasTopTagSource(PublishedSource):
         return {"train": _take(cols, ~val), "validation": _take(cols, val)}
 
 
+#: True once SourceSpec has source-specific ``columns`` (the registry change this source asks for)
+SOURCE_COLUMNS_SUPPORTED = "columns" in {f.name for f in dataclasses.fields(SourceSpec)}
+
 SOURCE = SourceSpec(
     name="atlas_toptag", kind="published", description=DESCRIPTION,
     domains=AtlasTopTagSource().domains(), make_fetcher=AtlasTopTagSource, citation=CITATION,
+    **({"columns": EXTRA_COLUMNS} if SOURCE_COLUMNS_SUPPORTED else {}),
 )
 
 
 def family_with_source(family: FamilySpec) -> FamilySpec:
-    """``family`` with the ``atlas_toptag`` source and its extra columns added (a new FamilySpec)."""
-    names = {c.name for c in family.columns}
-    columns = family.columns + tuple(c for c in EXTRA_COLUMNS if c.name not in names)
+    """``family`` with the ``atlas_toptag`` source added (a new FamilySpec).
+
+    Where SourceSpec cannot carry source-specific columns yet, :data:`EXTRA_COLUMNS` are added to the
+    family's own columns instead: good for a family holding only this source (tests); the family's
+    other sources would then have to write them too.
+    """
+    columns = family.columns
+    if not SOURCE_COLUMNS_SUPPORTED:
+        names = {c.name for c in family.columns}
+        columns = family.columns + tuple(c for c in EXTRA_COLUMNS if c.name not in names)
     return dataclasses.replace(family, columns=columns, sources={**family.sources, SOURCE.name: SOURCE})
 
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# the record's uncertainty method (rule 2), from predictions
+# ---------------------------------------------------------------------------------------------------
+#: jet-pT bin edges of the official method: 200 GeV wide from 350 to 3150 GeV (arXiv:2407.20127 and the
+#: official example code, as summarised in reference/jets.md section 5)
+PT_BIN_EDGES_GEV = np.arange(350.0, 3150.0 + 1.0, 200.0)
+
+
+def binned_rejection(labels, signal_score, pt_gev, eps_s: float = 0.5, edges=PT_BIN_EDGES_GEV) -> np.ndarray:
+    """Background rejection 1/eps_B at signal efficiency ``eps_s`` in each ``fjet_pt`` bin (NaN: a bin
+    without signal and background).  Uses the evaluator's :func:`background_rejection` conventions."""
+    from benchmark.evaluation.metrics import background_rejection
+
+    labels, score, pt = (np.asarray(a) for a in (labels, signal_score, pt_gev))
+    out = np.full(len(edges) - 1, np.nan)
+    which = np.digitize(pt, edges) - 1
+    for b in range(len(edges) - 1):
+        sel = which == b
+        if len(np.unique(labels[sel])) == 2:
+            out[b] = background_rejection(labels[sel], score[sel], eps_s)
+    return out
+
+
+def systematic_uncertainties(rejection: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Relative uncertainties per pT bin from ``{"nominal": R, <set>: R, ...}`` (arrays of bins).
+
+    Per set |R_set / R_nominal - 1|; ``energy_scale`` = max(esup, esdown); ``cluster_total`` = quadrature
+    of energy scale, ``cer`` and ``cpos`` (the record's method).  The track groupings (envelopes of
+    teg/tej and tfl/tfj) follow a third-party analysis script and are labelled as such.
+    """
+    if "nominal" not in rejection:
+        raise ValueError("need the nominal rejection to compute relative uncertainties")
+    nom = np.asarray(rejection["nominal"], float)
+    rel = {s: np.abs(np.asarray(r, float) / nom - 1.0) for s, r in rejection.items() if s != "nominal"}
+    out = dict(rel)
+    if {"esup", "esdown"} <= set(rel):
+        out["energy_scale"] = np.maximum(rel["esup"], rel["esdown"])
+        if {"cer", "cpos"} <= set(rel):
+            out["cluster_total"] = np.sqrt(out["energy_scale"] ** 2 + rel["cer"] ** 2 + rel["cpos"] ** 2)
+    if {"teg", "tej"} <= set(rel):
+        out["track_efficiency_envelope_thirdparty"] = np.maximum(rel["teg"], rel["tej"])
+    if {"tfl", "tfj"} <= set(rel):
+        out["track_fake_envelope_thirdparty"] = np.maximum(rel["tfl"], rel["tfj"])
+    return out
+
+
 __all__ = ["AtlasTopTagSource", "Adler32File", "EXTRA_COLUMNS", "INDEX_FILES", "SOURCE", "adler32_file",
-           "family_with_source", "index_file", "parse_index"]
+           "binned_rejection", "family_with_source", "index_file", "parse_index", "systematic_uncertainties"]

@@ -336,13 +336,23 @@ def _progress(items, desc: str, enabled: bool):
 def run_inference(fn: Callable[[Any], torch.Tensor], n: int, make_batch: Callable[[np.ndarray], Any],
                   batch_size: int, device: str | torch.device = "cpu", progress: bool = False,
                   desc: str = "predict") -> np.ndarray:
-    """``fn`` over ``range(n)`` in order, ``batch_size`` at a time, concatenated into a float32 numpy array."""
+    """``fn`` over ``range(n)`` in order, ``batch_size`` at a time, concatenated into a float32 numpy array.
+
+    PyTorch's inference "fast path" of ``nn.TransformerEncoderLayer`` (taken under no_grad in eval mode)
+    returns NaN with the jet encoder's per-head float attention mask (torch 2.13, CPU), so it is switched
+    off here: inference then runs the same kernels as training.
+    """
     out = []
     dev = torch.device(device)
     starts = range(0, n, batch_size)
-    for i in _progress(starts, desc, progress):
-        idx = np.arange(i, min(i + batch_size, n))
-        out.append(fn(to_device(make_batch(idx), dev)).detach().float().cpu().numpy())
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        for i in _progress(starts, desc, progress):
+            idx = np.arange(i, min(i + batch_size, n))
+            out.append(fn(to_device(make_batch(idx), dev)).detach().float().cpu().numpy())
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     if not out:
         raise ValueError("nothing to run inference on (0 events)")
     return np.concatenate(out, axis=0)

@@ -163,6 +163,9 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rate", action="store_true", help="also measure the single-core generation rate")
     args = ap.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # OpenMP in HistGradientBoosting crawls on a shared, oversubscribed CPU
 
     from benchmark.data.loader import load_events
     from benchmark.data.materialise import generate

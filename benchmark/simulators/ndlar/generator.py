@@ -87,7 +87,7 @@ class NDLArGenerator(Generator):
     """Single e-, gamma, mu, pi+-, p in ND-LAr (edep-sim + larnd-sim stand-in)."""
 
     family = "ndlar"
-    version = "1.0"
+    version = "1.1"  # 1.1: delta rays above 2 MeV
     # default: all domains in about 3 minutes on 2 cores (see VALIDATION.md for the measurement)
     sizes = {"default": {"train": 4000, "validation": 1000, "test": 1000},
              "full": {"train": 200_000, "validation": 50_000, "test": 50_000}}
