@@ -55,6 +55,9 @@ def load_dataset(family: str, domain: str = "nominal", split: str | None = None,
     if split is not None:
         check_name(f"split of domain {domain!r}", split, dom.splits)
     folder = resolve_folder(family, src.name, size, cache_dir)
+    # a per-folder Arrow cache: Hugging Face's cache key does not include the folder's path, so a
+    # shared cache can serve another folder's events for the same relative file names
+    kwargs.setdefault("cache_dir", str(folder / ".hf_cache"))
     return datasets.load_dataset(str(folder), domain, split=split, **kwargs)
 
 

@@ -151,5 +151,8 @@ def generate(family: str, size: str = "default", seed: int = 0, workers: int | N
                     bar.update(job.n_events)
     finally:
         bar.close()
+        if todo:  # files changed: the per-folder Arrow cache of the loader is stale
+            import shutil
+            shutil.rmtree(folder / ".hf_cache", ignore_errors=True)
         writer.finalize(expected)
     return folder

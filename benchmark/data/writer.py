@@ -90,7 +90,9 @@ def write_part_file(path: Path, columns: dict[str, Any], specs: tuple[ColumnSpec
                 if spec.shape == "ragged":
                     data = _as_ragged(values, dtype, spec.name, n)
                     ds = h5.create_dataset(spec.name, (n,), dtype=h5py.vlen_dtype(dtype))
-                    if n:
+                    if n == 1:  # h5py cannot broadcast a one-element object array into vlen
+                        ds[0] = data[0]
+                    elif n:
                         ds[...] = data
                 else:
                     arr = np.asarray(values, dtype=dtype)

@@ -96,6 +96,12 @@ class JetTransformerEncoder(nn.Module):
         x, mask = x.to(dev), mask.to(dev)
         pt = x[..., 0] / self.cfg.pt_scale
         feats = torch.stack([pt, x[..., 1], x[..., 2]], dim=-1)
-        y = self.transformer(self.embed(feats), mask=self._attention_mask(pt, mask))
+        # PyTorch's eval-mode transformer fast path returns NaN with a per-head float mask (torch 2.13, CPU)
+        fast = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            y = self.transformer(self.embed(feats), mask=self._attention_mask(pt, mask))
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast)
         weight = torch.where(mask, pt, torch.zeros_like(pt))
         return (y * weight[..., None]).sum(dim=1)
