@@ -76,14 +76,15 @@ def _flat(table, name: str) -> tuple[np.ndarray, np.ndarray]:
     return values, offsets
 
 
-def events_from_table(table, family: str, domain: str, split: str, with_labels: bool) -> EventSet:
+def events_from_table(table, family: str, domain: str, split: str, with_labels: bool,
+                      source: str | None = None) -> EventSet:
     """Build an EventSet from an Arrow table with the family's columns."""
     spec = get_family(family)
     names = set(table.column_names)
     event_id = table.column("event_id").to_numpy().astype(np.int64)
     labels = table.column("label").to_numpy().astype(np.int64) if with_labels else None
     meta = {}
-    for c in spec.columns:
+    for c in spec.columns_for(source):
         if c.shape != "scalar" or c.name in ("event_id",) or c.name not in names or spec.is_truth(c.name):
             continue
         meta[c.name] = table.column(c.name).to_numpy()
@@ -116,4 +117,4 @@ def load_events(family: str, domain: str, split: str, source: str | None = None,
     if not with_labels:
         keep = [c for c in keep if c != "label"]
     table = ds.select_columns(keep).with_format("arrow")[:]
-    return events_from_table(table, family, domain, split, with_labels)
+    return events_from_table(table, family, domain, split, with_labels, source)

@@ -105,6 +105,8 @@ class SourceSpec:
     make_generator: Callable[[], Any] | None = None
     make_fetcher: Callable[[], Any] | None = None
     citation: str = ""
+    #: columns only this source writes, besides the family's (e.g. a published record's weights)
+    columns: tuple[ColumnSpec, ...] = ()
 
     @property
     def domain_names(self) -> list[str]:
@@ -151,11 +153,16 @@ class FamilySpec:
         spec = self.column(name)
         return spec.truth or name in TRUTH_COLUMNS or name.startswith("truth")
 
+    def columns_for(self, source: str | None = None) -> tuple[ColumnSpec, ...]:
+        """The family's columns plus those only ``source`` writes."""
+        return self.columns + self.source(source).columns
+
     def column(self, name: str) -> ColumnSpec:
-        for c in self.columns:
+        every = self.columns + tuple(c for s in self.sources.values() for c in s.columns)
+        for c in every:
             if c.name == name:
                 return c
-        raise UnknownNameError("column", name, [c.name for c in self.columns])
+        raise UnknownNameError("column", name, sorted({c.name for c in every}))
 
 
 # name -> "module:attribute" of the FamilySpec; imported on first use

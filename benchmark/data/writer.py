@@ -122,7 +122,8 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
     The same function renders the committed cards under ``datasets/<family>/``.
     """
     domains = list(domains if domains is not None else source.domains)
-    features = [_feature_yaml(c, family) for c in family.columns]
+    all_columns = family.columns + source.columns
+    features = [_feature_yaml(c, family) for c in all_columns]
     configs, infos = [], []
     for i, d in enumerate(domains):
         cfg = {"config_name": d.name,
@@ -150,7 +151,7 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
     if source.citation:
         lines += ["Cite: " + source.citation, ""]
     lines += ["## Columns\n", "| column | dtype | shape | unit | meaning |", "|---|---|---|---|---|"]
-    for c in family.columns:
+    for c in all_columns:
         shape = {"scalar": "scalar", "vector": f"[{c.length}]", "ragged": "variable length"}[c.shape]
         lines.append(f"| `{c.name}` | {c.dtype} | {shape} | {c.unit} | {c.description} |")
     lines += ["", "## Domains\n", "| domain | kind | splits | parameters | description |", "|---|---|---|---|---|"]
@@ -188,7 +189,7 @@ class DatasetWriter:
         if split not in d.splits:
             raise ValueError(f"domain {domain!r} has no split {split!r} (splits: {d.splits})")
         path = self.part_path(domain, split, part_index)
-        write_part_file(path, columns, self.family.columns)
+        write_part_file(path, columns, self.family.columns + self.source.columns)
         return path
 
     def existing_provenance(self) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from benchmark.data.registry import ColumnSpec, FamilySpec, SourceSpec
 from benchmark.simulators.jets.generator import JetsGenerator
+from benchmark.sources.atlas_toptag import SOURCE as ATLAS_TOPTAG
 from benchmark.sources.toptag import PUBLISHED_COUNTS, TopTagSource
 
 COLUMNS = (
@@ -135,6 +136,8 @@ FAMILY = FamilySpec(
             citation="Kasieczka, Plehn, Thompson, Russel, Top Quark Tagging Reference Dataset, Zenodo 2603256 "
                      "(2019); Kasieczka et al., The Machine Learning Landscape of Top Taggers, SciPost Phys. 7, "
                      "014 (2019), arXiv:1902.09914."),
+        "atlas_toptag": ATLAS_TOPTAG,
     },
     primary_metric="auc",
+    default_target="jes_down",
 )

@@ -150,5 +150,6 @@ FAMILY = FamilySpec(
         domains=_gen.domains(), make_generator=NDLArGenerator,
         citation="arXiv:2502.07724")},
     primary_metric="accuracy",
+    default_target="lifetime_low",
     voxel_size_cm=C.PIXEL_PITCH_CM,
 )

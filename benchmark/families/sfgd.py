@@ -141,5 +141,6 @@ FAMILY = FamilySpec(
         ),
     },
     primary_metric="accuracy",
+    default_target="xtalk_100",
     voxel_size_cm=C.CUBE_SIZE_CM,
 )
