@@ -144,7 +144,7 @@ def cmd_submit(args) -> int:
     from benchmark.results import submit
 
     report = submit(args.result, predictions=args.predictions, dry_run=args.dry_run,
-                    leaderboard_dir=args.leaderboard_dir)
+                    leaderboard_dir=args.leaderboard_dir, cache_dir=args.cache_dir)
     print(report)
     return 0
 
@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache(sp)
 
     sp = add("submit", cmd_submit, "validate a result file and add it to the leaderboard")
+    cache(sp)
     sp.add_argument("result")
     sp.add_argument("--predictions", help="predictions folder to recompute the metrics from")
     sp.add_argument("--dry-run", action="store_true", help="validate only, store nothing")

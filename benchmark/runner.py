@@ -71,7 +71,13 @@ def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_gen
 
 
 def _method_block(spec: MethodSpec, n_parameters) -> dict:
-    url = spec.code_url or f"{CODE_URL}/tree/main/baselines/{spec.folder.name}"
+    url = spec.code_url
+    if not url:  # a folder of this repository: link to it; elsewhere the author must give code_url
+        try:
+            rel = spec.folder.resolve().relative_to(Path(__file__).resolve().parents[1]).as_posix()
+            url = f"{CODE_URL}/tree/main/{rel}"
+        except ValueError:
+            url = CODE_URL
     return {"name": spec.name, "description": spec.description or spec.name, "code_url": url,
             "framework": spec.framework, "n_parameters": n_parameters, "standard": True}
 
@@ -98,7 +104,9 @@ def run_one_seed(spec: MethodSpec, task: Task, seed: int, size: str, device: str
         report = task.evaluate_embeddings(emb)
         predictions = report.pop("predictions")
     else:
-        predictions = {d: (ev.event_id, method.predict(ev)) for d, ev in data.test.items()}
+        # scored exactly as saved (float32), so a submission recomputes the same metrics
+        predictions = {d: (ev.event_id, np.asarray(method.predict(ev), dtype=np.float32))
+                       for d, ev in data.test.items()}
         report = task.evaluate(predictions)
     return report, predictions, method.num_parameters()
 

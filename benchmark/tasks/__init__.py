@@ -148,7 +148,7 @@ class Task:
                 raise ValueError(f"no test embeddings for domain {d!r}")
             ids = np.asarray(embeddings[d][0])
             x = align(ids, embeddings[d][1], ids, d, what="embeddings")
-            preds[d] = (ids, full_proba(probe, x, self.family.num_classes))
+            preds[d] = (ids, full_proba(probe, x, self.family.num_classes).astype(np.float32))
         report = self.evaluate(preds)
         report["probe"] = info
         report["predictions"] = preds
