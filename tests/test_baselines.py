@@ -35,7 +35,7 @@ BASELINES = {  # name -> protocols it must produce a result for
 def _for_toy(name: str, dst: Path) -> Path:
     shutil.copytree(ROOT / "baselines" / name, dst)
     spec = yaml.safe_load((dst / "method.yaml").read_text())
-    assert spec["families"] == ["ndlar", "sfgd", "jets"]
+    assert sorted(spec["families"]) == ["jets", "ndlar", "sfgd"]  # every baseline covers every family
     spec["families"] = ["toy"]
     (dst / "method.yaml").write_text(yaml.safe_dump(spec))
     return dst
