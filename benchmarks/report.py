@@ -101,6 +101,32 @@ def render(results: list[dict]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def render_gpu_checks(gpu_dir: Path) -> str:
+    """Section for the GPU checks run on a lent machine (``benchmarks/gpu_check.sh``), if any."""
+    from tabulate import tabulate
+
+    files = sorted(gpu_dir.glob("*.json")) if gpu_dir.is_dir() else []
+    if not files:
+        return ""
+    parts = ["## GPU checks (lent machine; CI has no GPU)\n",
+             "Each table is one run of `benchmarks/gpu_check.sh` on a borrowed GPU machine: the CUDA test cases "
+             "(spconv forward and gradients against dense conv3d, the sparse encoder, device handling), then one "
+             "seed of a baseline on CUDA and on that machine's CPU cores, same machine, same data. Times are wall "
+             "seconds of the whole `python -m benchmark run` (data loading and evaluation included) and of the "
+             "seed's training + scoring (`train_wall_s`).\n"]
+    for f in files:
+        d = json.loads(f.read_text())
+        parts.append(f"### {f.stem}: {d['gpu']}, {d['cpu_cores']} CPU cores, measured {d['measured']}\n")
+        parts.append(f"Command (on the GPU machine): `{d['command']}`  ")
+        parts.append(f"Software: {'; '.join(d['software'])}. CUDA tests: {d['cuda_tests']}. {d['generation']}.\n")
+        rows = [[r["label"], r["rc"], r["wall_s"], round(r.get("train_wall_s") or 0, 1),
+                 round(r["nominal"], 3) if r.get("nominal") is not None else None] for r in d["runs"]]
+        parts.append(tabulate(rows, headers=["run", "exit", "wall s", "train_wall_s", "nominal accuracy"],
+                              tablefmt="github"))
+        parts.append("")
+    return "\n".join(parts).rstrip() + "\n"
+
+
 def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -134,7 +160,8 @@ def main(argv=None) -> int:
     results = load_results(results_dir)
     if not results:
         raise SystemExit(f"no result files in {results_dir}; run `python -m benchmarks.report --run` first")
-    write_atomic(Path(args.output), render(results))
+    gpu = render_gpu_checks(results_dir / "gpu")
+    write_atomic(Path(args.output), render(results) + ("\n" + gpu if gpu else ""))
     print(f"wrote {args.output} from {len(results)} result file(s)")
     return 0
 

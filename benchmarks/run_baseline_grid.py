@@ -6,7 +6,9 @@ Each run is ``python -m benchmark run baselines/<name> --dataset <family>`` (all
 baseline supports, seeds 0 1 2) in its own process with one thread; ``--jobs`` runs that many at
 once.  Results land in ``runs/grid/<name>/<family>/``; with ``--submit`` every result file is
 passed to ``python -m benchmark submit`` (metrics recomputed from the predictions) and the
-leaderboard pages are regenerated.  Wall time per run is written to ``benchmarks/results/grid_walltime.json``.
+leaderboard pages are regenerated.  The table of headline metrics and summed per-seed wall times is
+written to ``benchmarks/results/baseline_grid.json`` (rendered into BENCHMARKS.md by
+``python -m benchmarks.report``).
 """
 from __future__ import annotations
 
@@ -34,30 +36,60 @@ def run_one(name: str, family: str, out: Path) -> dict:
     with open(log, "w") as fh:
         rc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
     return {"baseline": name, "family": family, "rc": rc, "wall_s": round(time.time() - t0, 1),
-            "command": " ".join(["python"] + cmd[1:]), "log": str(log)}
+            "command": " ".join(["python"] + cmd[1:]).replace(str(ROOT) + "/", ""), "log": str(log.relative_to(ROOT) if log.is_relative_to(ROOT) else log)}
 
 
-def main() -> int:
+def _headline_rows(out: Path, name: str, family: str) -> list[list]:
+    """One row per result file of a run: protocol, headline metric and its mean +- std over seeds."""
+    rows = []
+    for result in sorted((out / name / family).glob("*/result.json")):
+        r = json.loads(result.read_text())
+        summ = r["aggregate"]["summary"]
+        fmt = lambda k: f"{summ[k]['mean']:.3f} ± {summ[k]['std']:.3f}"  # noqa: E731
+        rows.append([name, family, result.parent.name, r["per_seed"][0]["summary"]["metric"], len(r["seeds"]),
+                     fmt("nominal"), fmt("mean_shifted"), fmt("worst"), fmt("drop"),
+                     round(r.get("wall_time_s", 0.0), 1)])
+    return rows
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=FAMILIES)
     ap.add_argument("--baselines", nargs="+", default=BASELINES)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "grid"))
     ap.add_argument("--submit", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    from benchmarks.common import RESULTS_DIR, Result
+
+    result = Result("baseline_grid", argv if argv is not None else sys.argv[1:])
     out = Path(args.out)
     grid = [(b, f) for f in args.families for b in args.baselines]
     with ThreadPoolExecutor(args.jobs) as pool:
         records = list(pool.map(lambda bf: run_one(*bf, out), grid))
+    # rows of (baseline, family) pairs not re-run this time are kept from the previous result file
+    previous = RESULTS_DIR / "baseline_grid.json"
+    old_rows = json.loads(previous.read_text())["tables"][0]["rows"] if previous.exists() else []
+    ran = {(r["baseline"], r["family"]) for r in records}
+    rows = [row for row in old_rows if (row[0], row[1]) not in ran]
     for r in records:
-        print(f"{r['baseline']:22s} {r['family']:6s} rc={r['rc']} {r['wall_s']:8.1f} s")
-    path = ROOT / "benchmarks" / "results" / "grid_walltime.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    keep = [o for o in old if (o["baseline"], o["family"]) not in {(r["baseline"], r["family"]) for r in records}]
-    path.write_text(json.dumps(keep + records, indent=1) + "\n")
+        if r["rc"] != 0:
+            result.skip(f"{r['baseline']} on {r['family']}: exit {r['rc']}, see {r['log']}")
+        rows += _headline_rows(out, r["baseline"], r["family"])
+    order = {(b, f): i for i, (b, f) in enumerate((b, f) for f in FAMILIES for b in BASELINES)}
+    rows.sort(key=lambda row: (order.get((row[0], row[1]), len(order)), row[2]))
+    result.table(
+        "Baselines x families at the default size, seeds 0 1 2 (headline metric: mean ± std over seeds)",
+        ["baseline", "family", "protocol", "metric", "seeds", "nominal", "mean shifted", "worst", "drop",
+         "train+eval s (sum over seeds)"], rows,
+        note="Each row is one result file under runs/grid/<baseline>/<family>/<protocol>/; the time is the sum "
+             "of the per-seed wall times recorded in its done.json files, one thread per run (the grid "
+             "runs --jobs processes side by side). domain_shift rows: 'mean shifted' and 'worst' are the "
+             "target domain. linear_probe rows score a logistic regression on frozen embeddings.")
+    result.write()
     if args.submit:
-        for result in sorted(out.glob("*/*/*/result.json")):
-            subprocess.run([sys.executable, "-m", "benchmark", "submit", str(result)], cwd=ROOT)
+        for path in sorted(out.glob("*/*/*/result.json")):
+            subprocess.run([sys.executable, "-m", "benchmark", "submit", str(path)], cwd=ROOT)
         subprocess.run([sys.executable, "-m", "benchmark", "leaderboard"], cwd=ROOT)
     return 0 if all(r["rc"] == 0 for r in records) else 1
 

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import (baselines_walltime, encoders, generation, loading, memory, profile_stage, report,
                         sparse_vs_dense)
-from benchmarks.common import ENVELOPE_KEYS, Result
+from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT as ROOT, Result
 
 TOY = ["--family-ref", "toyfamily:FAMILY"]
 
@@ -169,6 +169,25 @@ def test_report_renders_every_result(tmp_path):
     # only the busy run is flagged
     assert text.count("SHARED/BUSY MACHINE (other") == 1
     assert text.index("## encoders") < text.index("## loading")  # harness order, not alphabetical
+
+
+def test_report_lists_the_committed_gpu_checks(tmp_path):
+    """The GPU-check records (benchmarks/results/gpu/) render with their command, beside the harness files."""
+    res_dir = tmp_path / "results"
+    Result("encoders", []).write(res_dir)
+    (res_dir / "gpu").mkdir()
+    for f in (ROOT / "benchmarks" / "results" / "gpu").glob("*.json"):
+        (res_dir / "gpu" / f.name).write_text(f.read_text())
+    md = tmp_path / "BENCHMARKS.md"
+    assert report.main(["--results-dir", str(res_dir), "--output", str(md)]) == 0
+    text = md.read_text()
+    records = [json.loads(f.read_text()) for f in sorted((res_dir / "gpu").glob("*.json"))]
+    assert records, "no GPU-check records committed under benchmarks/results/gpu"
+    for rec in records:
+        assert f"`{rec['command']}`" in text
+        for run in rec["runs"]:
+            assert run["label"] in text and run["rc"] == 0
+    assert "## GPU checks" in text and text.index("## encoders") < text.index("## GPU checks")
 
 
 def test_report_rejects_foreign_json(tmp_path):

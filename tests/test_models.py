@@ -11,6 +11,12 @@ from benchmark.models import DomainHead, LinearHead, ProjectionHead, build_encod
 from benchmark.models.sparse import spconv_backend as sb  # noqa: E402
 
 
+# CI has no GPU: the "cuda" cases run on a lent GPU machine (see benchmarks/gpu_check.sh).
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+torch.backends.cuda.matmul.allow_tf32 = False   # compare in true fp32 on the GPU
+torch.backends.cudnn.allow_tf32 = False
+
+
 def _random_sites(gen, batch, shape, p):
     occupied = torch.rand((batch,) + shape, generator=gen) < p
     return occupied.nonzero().int()   # deliberately non-contiguous: the backend must cope
@@ -22,8 +28,9 @@ def _dense(coords, feats, batch, shape):
     return d.permute(0, 4, 1, 2, 3)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind,kernel,stride", [("subm", 3, 1), ("down", 2, 2), ("down", 3, 2)])
-def test_spconv_matches_dense_conv3d_forward_and_gradients(kind, kernel, stride):
+def test_spconv_matches_dense_conv3d_forward_and_gradients(kind, kernel, stride, device):
     gen = torch.Generator().manual_seed(1)
     torch.manual_seed(1)
     batch, shape, c_in, c_out = 2, (6, 7, 5), 3, 4
@@ -33,9 +40,13 @@ def test_spconv_matches_dense_conv3d_forward_and_gradients(kind, kernel, stride)
     conv = sb.subm_conv(c_in, c_out, kernel) if kind == "subm" else sb.down_conv(c_in, c_out, kernel, stride)
     with torch.no_grad():
         conv.bias.normal_(generator=gen)
-    y = conv(sb.make_tensor(coords, feats, shape, batch))
+    conv = conv.to(device)
+    y = conv(sb.make_tensor(coords.to(device), feats.to(device), shape, batch))
     grad_out = torch.randn(y.features.shape, generator=gen)
-    (y.features * grad_out).sum().backward()   # needs the CPU stream patch on CPU-only torch
+    (y.features * grad_out.to(device)).sum().backward()   # needs the CPU stream patch on CPU-only torch
+    y = y.replace_feature(y.features.detach().cpu())
+    y.indices = y.indices.cpu()
+    conv = conv.cpu()
 
     feats_d = feats.detach().clone().requires_grad_(True)
     weight_d = conv.weight.detach().clone().requires_grad_(True)   # spconv layout (C_out, k, k, k, C_in)
@@ -56,8 +67,39 @@ def test_spconv_matches_dense_conv3d_forward_and_gradients(kind, kernel, stride)
     torch.testing.assert_close(conv.weight.grad, weight_d.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(feats.grad, feats_d.grad, rtol=1e-4, atol=1e-4)
     with torch.no_grad():   # eval mode: spconv's fused-bias inference path has no CPU kernel
-        y_eval = conv.eval()(sb.make_tensor(coords, feats.detach(), shape, batch))
-    torch.testing.assert_close(y_eval.features, y.features.detach(), rtol=1e-5, atol=1e-5)
+        y_eval = conv.to(device).eval()(sb.make_tensor(coords.to(device), feats.detach().to(device), shape, batch))
+    # on CUDA the output sites of a strided conv come back in hash order, different on every call
+    torch.testing.assert_close(_by_site(y_eval.indices.cpu(), y_eval.features.cpu()),
+                               _by_site(y.indices, y.features.detach()), rtol=1e-5, atol=1e-5)
+
+
+def _by_site(indices, feats):
+    """Rows of ``feats`` ordered by their (batch, x, y, z) site, so outputs compare in any site order."""
+    key = indices.long() @ torch.tensor([1 << 48, 1 << 32, 1 << 16, 1])
+    return feats[key.argsort()]
+
+
+def test_algorithm_follows_the_input_device():
+    """spconv fixes implicit GEMM at construction on CUDA builds; on CPU input the backend must switch
+    to the native algorithm (implicit GEMM has no CPU kernels), and back on CUDA input."""
+    gen = torch.Generator().manual_seed(2)
+    coords = _random_sites(gen, 2, (6, 7, 5), 0.3)
+    feats = torch.randn(coords.shape[0], 3, generator=gen)
+    for conv in (sb.subm_conv(3, 4, 3), sb.down_conv(3, 4, 2, 2)):
+        conv._cuda_algo = conv.conv.algo = sb.ConvAlgo.MaskImplicitGemm   # as built on a GPU machine
+        y = conv(sb.make_tensor(coords, feats, (6, 7, 5), 2))
+        assert conv.conv.algo == sb.ConvAlgo.Native and torch.isfinite(y.features).all()
+        if torch.cuda.is_available():
+            conv.cuda()(sb.make_tensor(coords.cuda(), feats.cuda(), (6, 7, 5), 2))
+            assert conv.conv.algo == sb.ConvAlgo.MaskImplicitGemm
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_resolve_device_gives_an_indexed_cuda_device():
+    from benchmark.training.loop import resolve_device
+
+    assert resolve_device("cuda") == torch.device("cuda", torch.cuda.current_device())
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
 
 
 def test_cpu_stream_patch_is_applied_only_without_cuda():
@@ -82,11 +124,13 @@ def _ragged_sparse_batch(gen, sizes, extent=12):
     return coords, torch.rand(coords.shape[0], 1, generator=gen) * 50
 
 
-def test_sparse_encoder_ragged_batch_forward_backward():
+@pytest.mark.parametrize("device", DEVICES)
+def test_sparse_encoder_ragged_batch_forward_backward(device):
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    enc = build_encoder("sparse3d", "default")
+    enc = build_encoder("sparse3d", "default").to(device)
     coords, feats = _ragged_sparse_batch(gen, [1, 40, 200, 7])
+    coords, feats = coords.to(device), feats.to(device)
     h = enc((coords, feats))
     assert h.shape == (4, enc.out_dim) and torch.isfinite(h).all()
     h.pow(2).sum().backward()

@@ -140,8 +140,9 @@ def resolve_device(device: str = "cpu") -> torch.device:
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} asked for, but torch {torch.__version__} sees no CUDA device; "
                                "use --device cpu")
-        if device == "cuda" and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        if device == "cuda":   # torch.cuda.set_device needs an index
+            distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) if distributed else torch.cuda.current_device()}"
         dev = torch.device(device)
         torch.cuda.set_device(dev)
         return dev

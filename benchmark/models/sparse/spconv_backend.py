@@ -77,6 +77,7 @@ if not torch.cuda.is_available():
 
 
 SparseTensor = spconv.SparseConvTensor
+ConvAlgo = spconv.ConvAlgo
 
 
 def make_tensor(coords: torch.Tensor, feats: torch.Tensor, spatial_shape, batch_size: int):
@@ -88,11 +89,19 @@ def make_tensor(coords: torch.Tensor, feats: torch.Tensor, spatial_shape, batch_
 
 
 class BiasedSparseConv(torch.nn.Module):
-    """A bias-free spconv convolution followed by ``+ bias`` on the features (see module docstring)."""
+    """A bias-free spconv convolution followed by ``+ bias`` on the features (see module docstring).
+
+    It also picks spconv's algorithm per call from the input's device: spconv fixes it at construction
+    (implicit GEMM whenever its build has CUDA kernels), and the implicit-GEMM kernels exist only on
+    CUDA, so a model built on a GPU machine but run on its CPU failed ("implicit gemm only support
+    cuda"). Weights are stored in the same KRSC layout for every algorithm in spconv 2.x, so switching
+    is safe; all layers of one forward pass see the same device, so shared indice keys stay consistent.
+    """
 
     def __init__(self, conv: torch.nn.Module, bias: bool):
         super().__init__()
         self.conv = conv
+        self._cuda_algo = conv.algo
         fan_in = conv.in_channels * int(torch.tensor(conv.kernel_size).prod())
         bound = fan_in ** -0.5  # torch.nn.ConvNd's default bias init
         self.bias = torch.nn.Parameter(torch.empty(conv.out_channels).uniform_(-bound, bound)) if bias else None
@@ -103,6 +112,7 @@ class BiasedSparseConv(torch.nn.Module):
         return self.conv.weight
 
     def forward(self, x):
+        self.conv.algo = self._cuda_algo if x.features.is_cuda else ConvAlgo.Native
         y = self.conv(x)
         return y if self.bias is None else y.replace_feature(y.features + self.bias)
 
