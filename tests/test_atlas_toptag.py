@@ -113,8 +113,8 @@ def test_registry_pins_the_published_index_files():
     assert (f.size, f.adler32) == (205312, "34fdfbdb")
     assert f.url == ("https://opendata.cern.ch/eos/opendata/atlas/datascience/CERN-EP-2024-159/"
                      "file-indexes/train_nominal_file_index.json")
-    # pooch cannot check adler32: this module verifies it until benchmark.data.fetch does
-    assert f.known_hash == ("adler32:34fdfbdb" if at.FETCH_SUPPORTS_ADLER32 else None)
+    # pooch cannot check adler32; benchmark.data.fetch does, after an unchecked download
+    assert f.known_hash == "adler32:34fdfbdb"
     with pytest.raises(ValueError, match="unknown set"):
         at.index_file("nominal")
 
@@ -287,8 +287,6 @@ def test_official_binned_uncertainty_method():
     np.testing.assert_allclose(unc["cluster_total"][:2], np.sqrt(0.2 ** 2 + 0.05 ** 2))
 
 
-@pytest.mark.skipif(not at.FETCH_SUPPORTS_ADLER32,
-                    reason="--local-dir needs adler32 support in benchmark.data.fetch (see the source's README)")
 def test_local_copies_are_ingested_after_checking(atlas_family, monkeypatch, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()

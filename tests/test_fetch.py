@@ -80,3 +80,31 @@ def test_local_copy_is_ingested_after_checking(tmp_path):
         fetch_file(bad, tmp_path / "cache2", local_dir=tmp_path / "mine")
     with pytest.raises(FetchError, match="does not exist"):
         fetch_file(good, tmp_path / "cache3", local_dir=tmp_path / "nowhere")
+
+
+def test_adler32_entries_are_checked_by_size_and_checksum(http_server, tmp_path):
+    """CERN Open Data publishes only size + adler32: pooch cannot check it, the fetch layer must."""
+    import zlib
+
+    base, www, log = http_server
+    content = b"0123456789" * 100
+    _file(www, content=content)
+    adler = f"{zlib.adler32(content, 1) & 0xFFFFFFFF:08x}"
+    good = RemoteFile("data.h5", f"{base}/data.h5", size=len(content), adler32=adler)
+    assert good.known_hash == f"adler32:{adler}"
+    path = fetch_file(good, tmp_path / "dl", progress=False)
+    assert path.read_bytes() == content
+    fetch_file(good, tmp_path / "dl", progress=False)
+    assert log == ["/data.h5"]                       # a good cached copy is reused
+    path.write_bytes(content[:-1] + b"x")            # same size, different bytes: the checksum catches it
+    fetch_file(good, tmp_path / "dl", progress=False)
+    assert path.read_bytes() == content and log == ["/data.h5"] * 2
+    for bad, why in ((RemoteFile("data.h5", f"{base}/data.h5", size=len(content), adler32="00000001"), "adler32"),
+                     (RemoteFile("data.h5", f"{base}/data.h5", size=len(content) + 1, adler32=adler), "size")):
+        with pytest.raises(FetchError, match=f"does not match its published checksum \\({why}"):
+            fetch_file(bad, tmp_path / "bad", progress=False)
+        assert not (tmp_path / "bad" / "data.h5").exists()   # the bad download is not kept
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "data.h5").write_bytes(content[:-1])
+    with pytest.raises(FetchError, match="size 999 bytes, published 1000"):
+        fetch_file(good, tmp_path / "ingested", local_dir=tmp_path / "mine")

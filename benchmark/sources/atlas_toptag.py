@@ -24,12 +24,11 @@ Files and trust chain (``datasets/atlas_toptag/README.md`` has the table and whe
    not come through a verified step; an index entry without a checksum is refused unless the caller
    passes ``trust_size_only=True``.
 
-CERN Open Data publishes only adler32, which pooch does not check and :mod:`benchmark.data.fetch` does
-not yet (``FETCH_SUPPORTS_ADLER32``): the index files go through the standard fetch path with
-``known_hash`` ``None`` and this module verifies every file (size + :func:`zlib.adler32`); a cached copy
-that does not match is fetched again, a download that does not match is deleted and refused with
-:class:`~benchmark.data.fetch.FetchError`.  Once the fetch layer checks adler32 itself, the registry
-entries carry ``known_hash = "adler32:..."`` and ``--local-dir`` works too (both checked by the tests).
+CERN Open Data publishes only size + adler32, which pooch does not check; :mod:`benchmark.data.fetch`
+does (``RemoteFile.adler32``): every file goes through the standard fetch path, so a cached copy that
+does not match is fetched again, a download that does not match is deleted and refused with
+:class:`~benchmark.data.fetch.FetchError`, and ``--local-dir`` ingests copies after the same check.
+Only index entries accepted with ``trust_size_only`` (no checksum) are checked here, by size alone.
 
 Conversion (streamed in blocks of :data:`BLOCK_SIZE` jets with h5py; each ``.h5.gz`` is decompressed to
 a temporary file next to it and removed after conversion):
@@ -65,13 +64,12 @@ import json
 import os
 import re
 import shutil
-import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from benchmark.data.fetch import FetchError, RemoteFile, _human, resolve_url
+from benchmark.data.fetch import FetchError, RemoteFile, _human, fetch_file, file_hash, mismatch, resolve_url
 from benchmark.data.registry import (EVENT_ID_STRIDE, SPLIT_CODES, ColumnSpec, DomainSpec, FamilySpec,
                                      SourceSpec)
 from benchmark.sources.base import PublishedSource
@@ -216,67 +214,55 @@ different sets never coincide: per-event agreement with nominal is not defined f
 # ---------------------------------------------------------------------------------------------------
 # verified files
 # ---------------------------------------------------------------------------------------------------
-#: True once benchmark.data.fetch checks adler32 itself (RemoteFile.adler32, the change this source asks for)
-FETCH_SUPPORTS_ADLER32 = "adler32" in {f.name for f in dataclasses.fields(RemoteFile)}
-
-
 @dataclasses.dataclass(frozen=True)
 class Adler32File(RemoteFile):
     """A registry entry whose publisher gives only size + adler32 (CERN Open Data).
 
-    ``known_hash`` is ``None`` so pooch downloads without a check it cannot do; :func:`verify_file` does it.
-    ``verified`` is False only for entries accepted with ``trust_size_only``.
+    ``verified`` is False only for index entries without a checksum, accepted with ``trust_size_only``;
+    their ``known_hash`` is ``None`` and only their size is checked (:func:`ensure_file`).
     """
 
-    adler32: str | None = None
     verified: bool = True
 
     @property
     def known_hash(self):  # type: ignore[override]
-        if self.sha256 or self.md5 or (FETCH_SUPPORTS_ADLER32 and self.adler32):
-            return RemoteFile.known_hash.fget(self)
-        return None
+        return RemoteFile.known_hash.fget(self) if (self.sha256 or self.md5 or self.adler32) else None
 
     @property
     def checksum(self) -> str:
         return f"adler32:{self.adler32}" if self.adler32 else "none (size only)"
 
 
-def adler32_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
+def adler32_file(path: str | os.PathLike) -> str:
     """Adler-32 of a file as 8 hex digits (the CERN Open Data convention: zlib.adler32 seeded with 1)."""
-    value = 1
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(block), b""):
-            value = zlib.adler32(chunk, value)
-    return f"{value & 0xFFFFFFFF:08x}"
+    return file_hash(path, "adler32")
 
 
 def file_problem(path: Path, remote: Adler32File) -> str | None:
     """What is wrong with ``path`` as a copy of ``remote`` (None when it matches)."""
-    size = path.stat().st_size
-    if remote.size is not None and size != remote.size:
-        return f"size {size} bytes, published {remote.size}"
-    if remote.adler32 is not None:
-        got = adler32_file(path)
-        if int(got, 16) != int(remote.adler32, 16):
-            return f"adler32 {got}, published {remote.adler32}"
-    elif remote.verified:
+    if remote.known_hash is not None:
+        return mismatch(path, remote)
+    if remote.verified:
         return "no published checksum"
-    return None
+    size = path.stat().st_size  # trust_size_only entry
+    return f"size {size} bytes, published {remote.size}" if remote.size is not None and size != remote.size else None
 
 
 def ensure_file(remote: Adler32File, dest_dir: Path, progress: bool = False) -> Path:
     """A verified copy of ``remote`` in ``dest_dir``: reuse a good cached copy, else download once.
 
-    A copy that does not match is deleted; the error names the file, the mismatch and what to do.
+    Checksummed entries take the standard fetch path; entries accepted with ``trust_size_only`` are
+    checked by size here. A copy that does not match is deleted; the error says what to do.
     """
+    if remote.known_hash is not None:
+        return fetch_file(remote, dest_dir, progress=progress)
     import pooch
 
     dest = Path(dest_dir) / remote.name
     if dest.exists():
         if file_problem(dest, remote) is None:
             return dest
-        dest.unlink()  # corrupt or truncated cached copy: fetch again
+        dest.unlink()  # truncated cached copy: fetch again
     url = resolve_url(remote)
     try:
         pooch.retrieve(url, known_hash=None, fname=remote.name, path=dest_dir, progressbar=progress)
@@ -288,8 +274,8 @@ def ensure_file(remote: Adler32File, dest_dir: Path, progress: bool = False) -> 
     problem = file_problem(dest, remote)
     if problem is not None:
         dest.unlink()
-        raise FetchError(f"{remote.name} downloaded from {url} does not match its published checksum "
-                         f"({problem}); the bad copy was deleted. The server sent a different or truncated "
+        raise FetchError(f"{remote.name} downloaded from {url} does not match its published size "
+                         f"({problem}); the bad copy was deleted. The server sent a truncated "
                          f"file: try again later or use another mirror via SIMSHIFT_MIRROR.")
     return dest
 
@@ -605,19 +591,11 @@ class AtlasTopTagSource(PublishedSource):
                                        "validation_rule": f"mcEventNumber % {VALIDATION_MODULUS} == 0",
                                        "unverified_files": sorted(k for k, v in used.items() if not v["verified"])}
 
-    #: set by the fetch driver (if it supports it) to fetch_file(remote, dest_dir, local_dir, progress), so that
-    #: data files chosen during conversion can also come from --local-dir
-    fetch_remote = None
-
     def _obtain(self, remote: Adler32File, raw_dir: Path, progress: bool) -> Path:
-        if self.fetch_remote is None or remote.known_hash is None:  # size-only entries: checked here
+        """A data file listed by an index: through the fetch driver (so --local-dir works), size-only here."""
+        if self.fetch_remote is None or remote.known_hash is None:
             return ensure_file(remote, raw_dir, progress)
-        path = Path(self.fetch_remote(remote))
-        problem = file_problem(path, remote)
-        if problem is not None:
-            path.unlink()
-            raise FetchError(f"{remote.name} does not match its published checksum ({problem}); the copy was deleted")
-        return path
+        return Path(self.fetch_remote(remote))
 
     @staticmethod
     def _splits(cols: dict[str, Any], split: str, set_name: str) -> dict[str, dict]:

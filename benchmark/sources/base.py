@@ -26,6 +26,9 @@ class PublishedSource(abc.ABC):
     #: bump when the conversion output changes
     version: str = "0"
     files: tuple[RemoteFile, ...] = ()
+    #: set by :func:`fetch` to ``remote -> verified local path`` (download or ``--local-dir`` ingest), for
+    #: files a converter discovers while converting (e.g. listed in a downloaded index)
+    fetch_remote = None
 
     @abc.abstractmethod
     def domains(self) -> tuple[DomainSpec, ...]:
@@ -58,6 +61,7 @@ def fetch(family: str, source: str, cache_dir: str | os.PathLike | None = None,
                          f"published sources: {published or 'none'} (use `generate` for 'generated')")
     converter: PublishedSource = src.make_fetcher()
     raw_dir = downloads_folder(source, cache_dir)
+    converter.fetch_remote = lambda remote: fetch_file(remote, raw_dir, local_dir=local_dir, progress=progress)
     raw = {f.name: fetch_file(f, raw_dir, local_dir=local_dir, progress=progress)
            for f in converter.files_needed(**options)}
     size = converter.subset_name(**options)
