@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks import (baselines_walltime, encoders, generation, loading, memory, profile_stage, report,
                         sparse_vs_dense)
+from benchmark.data.registry import get_family
 from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT as ROOT, Result
 
 TOY = ["--family-ref", "toyfamily:FAMILY"]
@@ -125,6 +126,27 @@ def test_profile_stage(out):
     assert len(data["tables"]) == 2 and len(data["tables"][1]["rows"]) == 5
     assert (out / "profile_stage.pstats").exists()
     assert any("generate_chunk" in r[0] for r in data["tables"][1]["rows"])
+
+
+def test_profile_stage_baseline_run(out, tmp_path, toy_cache):
+    import shutil
+
+    import yaml
+
+    method = tmp_path / "classifier"
+    shutil.copytree(ROOT / "baselines" / "classifier", method)
+    spec = yaml.safe_load((method / "method.yaml").read_text())
+    (method / "method.yaml").write_text(yaml.safe_dump({**spec, "families": ["toy"]}))
+    assert profile_stage.main(["--stage", "baseline_run", "--family", "toy", "--baseline", str(method),
+                               "--epochs", "1", "--top", "30", "--tag", "run", "--cache-dir", str(toy_cache),
+                               "--out-dir", str(out), *TOY]) == 0
+    data = _read(out, "profile_stage_run")
+    assert (out / "profile_stage_run.pstats").exists()
+    assert any("run_one_seed" in r[0] for r in data["tables"][1]["rows"])
+    # every domain of the toy family is resolved through datasets once, not once per read
+    n_domains = len(get_family("toy").source(None).domains)
+    calls = [n for n in data["notes"] if n.startswith("datasets.load_dataset:")]
+    assert calls and int(calls[0].split()[1]) <= n_domains
 
 
 def test_baselines_selection(tmp_path):

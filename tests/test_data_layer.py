@@ -132,6 +132,26 @@ def test_load_events_matches_rows_and_hides_labels(toy_cache):
         blind.labels
 
 
+def test_internal_reads_resolve_each_domain_once_and_follow_regeneration(tmp_path):
+    import shutil
+
+    from benchmark.data import loader
+
+    folder = generate("toy", size="tiny", cache_dir=tmp_path, workers=1, progress=False, seed=1)
+    loader._domain_dict.cache_clear()
+    first = benchmark.load_events("toy", "nominal", "train", size="tiny", cache_dir=tmp_path)
+    benchmark.load_events("toy", "nominal", "test", size="tiny", cache_dir=tmp_path)
+    benchmark.load_events("toy", "nominal", "train", size="tiny", cache_dir=tmp_path, with_labels=False)
+    assert loader._domain_dict.cache_info().misses == 1   # one resolution for all splits of the domain
+    shutil.rmtree(folder)                                 # re-materialised in place with another seed
+    generate("toy", size="tiny", cache_dir=tmp_path, workers=1, progress=False, seed=2)
+    again = benchmark.load_events("toy", "nominal", "train", size="tiny", cache_dir=tmp_path)
+    fresh = datasets.load_dataset(str(folder), "nominal", split="train", cache_dir=str(tmp_path / "hf"))
+    assert loader._domain_dict.cache_info().misses == 2
+    np.testing.assert_array_equal(again.charge, np.concatenate(fresh.with_format("numpy")["charge"]))
+    assert not np.array_equal(again.charge[:50], first.charge[:50])
+
+
 def test_subset_keeps_ragged_rows(toy_cache):
     ev = benchmark.load_events("toy", "nominal", "train", cache_dir=toy_cache)
     sub = ev.subset(np.array([5, 2]))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmark.data.events import EventSet
-from benchmark.data.loader import load_dataset, load_events, resolve_folder
+from benchmark.data.loader import cached_split, load_events, resolve_folder
 from benchmark.data.registry import FamilySpec, check_name, get_family
 from benchmark.evaluation import Evaluator, align, fit_linear_probe, full_proba
 
@@ -119,7 +119,7 @@ class Task:
     # -- scoring (labels stay here) -------------------------------------------------------------
     def _test_truth(self, domain: str) -> tuple:
         if domain not in self._truth:
-            ds = load_dataset(self.family.name, domain, split="test", source=self.source.name,
+            ds = cached_split(self.family.name, domain, "test", source=self.source.name,
                               size=self.size, cache_dir=self.cache_dir)
             cols = ["event_id", "label"] + (["weight"] if "weight" in ds.column_names else [])
             table = ds.select_columns(cols).with_format("arrow")[:]
