@@ -46,6 +46,12 @@ the jets generation pool run (`python -m benchmarks.generation --pool-families n
 the dense network at the full ND-LAr event extent (`python -m benchmarks.sparse_vs_dense --with-extent`);
 every baseline x family (`python -m benchmarks.baselines_walltime --all`); full-size datasets (the
 memory table gives a labelled extrapolation, not a measurement).
+
+Before/after pairs keep both files: `*_before*` were measured on the commit before a speed-up (the commit
+is in each file's machine line), `*_after*` on the commit that made it. The baseline-run profile
+(`profile_stage_run_sfgd_*`) found `datasets.load_dataset` called 56 times for one sfgd seed (each
+domain's test split read twice); `benchmark.data.loader.cached_split` resolves each domain once.
+The raw `.pstats` of those two profiles (1.5 MB each) are not committed; the commands re-create them.
 """
 
 

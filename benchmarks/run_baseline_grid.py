@@ -52,6 +52,20 @@ def _headline_rows(out: Path, name: str, family: str) -> list[list]:
     return rows
 
 
+def _degradation_rows(out: Path, name: str, family: str, n_worst: int = 3) -> list[list]:
+    """For the robustness result of a run: the domains with the largest mean drop from nominal."""
+    path = out / name / family / "robustness" / "result.json"
+    if not path.exists():
+        return []
+    r = json.loads(path.read_text())
+    metric = r["per_seed"][0]["summary"]["metric"]
+    means = {d: v[metric]["mean"] for d, v in r["aggregate"]["per_domain"].items()}
+    nominal = means.pop("nominal")
+    worst = sorted(means, key=means.get)[:n_worst]
+    return [[name, family, metric, f"{nominal:.3f}"] + [f"{d} {means[d] - nominal:+.3f}" for d in worst]
+            + [sum(1 for v in means.values() if v < nominal - 0.02), len(means)]]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=FAMILIES)
@@ -86,6 +100,13 @@ def main(argv=None) -> int:
              "of the per-seed wall times recorded in its done.json files, one thread per run (the grid "
              "runs --jobs processes side by side). domain_shift rows: 'mean shifted' and 'worst' are the "
              "target domain. linear_probe rows score a logistic regression on frozen embeddings.")
+    drops = [row for b, f in sorted(order, key=order.get) for row in _degradation_rows(out, b, f)]
+    result.table(
+        "Which shifts hurt: robustness protocol, the three domains with the largest drop from nominal",
+        ["baseline", "family", "metric", "nominal", "worst", "2nd", "3rd", "domains > 0.02 below nominal",
+         "shifted domains"], drops,
+        note="Differences are of the seed-mean metric (domain minus nominal). linear_probe rows are the "
+             "physics-feature logistic regression; the others are each method's own classifier.")
     result.write()
     if args.submit:
         for path in sorted(out.glob("*/*/*/result.json")):
