@@ -110,11 +110,6 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_run(args) -> int:
-    import importlib.util
-
-    if importlib.util.find_spec("benchmark.runner") is None:
-        print("`run` is not available yet: the baselines runner has not landed.", file=sys.stderr)
-        return 2
     from benchmark.runner import run_from_cli
 
     return run_from_cli(args)
@@ -224,14 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dataset", "--family", dest="family", help="family (default: the method's first)")
     sp.add_argument("--protocol", help="robustness, domain_shift or linear_probe (default: all the method supports)")
     sp.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2)")
-    sp.add_argument("--size", default="default", help="data + model size preset: default or full")
+    sp.add_argument("--size", default="default", help="data size preset (generator preset): default or full")
+    sp.add_argument("--model-size", default=None,
+                    help="preset of the method's own settings (encoder width, recipe): default or full "
+                         "(default: the same as --size)")
+    sp.add_argument("--max-train-events", type=int, default=None,
+                    help="train on at most this many source events (learning curves; default: the method's config)")
     sp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     sp.add_argument("--source", help="data source (default generated)")
     sp.add_argument("--source-domain", default="nominal")
     sp.add_argument("--target", help="target domain for domain_shift")
     sp.add_argument("--epochs", type=int, help="override the method's epochs")
-    sp.add_argument("--out", help="output folder (default runs/<method>/<family>/...)")
-    sp.add_argument("--no-generate", action="store_true", help="fail instead of generating missing data")
+    sp.add_argument("--out", help="output folder (default runs/<method>/<family>_<source>_<size>/from_<source domain>)")
+    sp.add_argument("--no-generate", action="store_true",
+                    help="never generate: fail, naming what is missing, if the data are absent or incomplete")
     cache(sp)
 
     sp = add("evaluate", cmd_evaluate, "score prediction files (.npz/.parquet per domain) written by any program")

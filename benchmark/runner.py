@@ -1,30 +1,41 @@
 """``python -m benchmark run <method folder>``: run a method under the protocols, write results.
 
-For each protocol and seed the runner builds the task, gives the method only what the protocol
-allows (:meth:`benchmark.tasks.Task.method_data`), scores its predictions (or, for
-``linear_probe``, fits the benchmark's probe on its embeddings), and writes
+For each seed the runner builds the task, hands ``fit`` only what the protocol allows
+(:meth:`benchmark.tasks.Task.method_data`: labelled source train/validation, and the unlabelled target
+train under ``domain_shift``), and only then gives the test inputs to ``predict`` / ``embed``.
+``robustness`` and ``linear_probe`` entitle a method to the same data, so one fit per seed serves
+both: the fitted model's ``predict`` is scored for ``robustness`` and its ``embed`` goes through the
+benchmark's probe for ``linear_probe``.  ``domain_shift`` (more data: the target train) is a fit of
+its own.  Output, under ``<out>`` (default ``runs/<method>/<family>_<source>_<size>/from_<source domain>``)::
 
-    <out>/<protocol>[_<target>]/result.json                      the result file (validated)
-    <out>/<protocol>[_<target>]/predictions/seed<k>/<domain>.npz  what it was scored from
-    <out>/<protocol>[_<target>]/seed<k>/                          the method's checkpoints, done.json
+    <protocol>[_<target>]/result.json                      the result file (validated)
+    <protocol>[_<target>]/predictions/seed<k>/<domain>.npz  what it was scored from
+    <protocol>[_<target>]/seed<k>/done.json                 the finished seed and its fingerprint
+    models/<fit>/seed<k>/                                   the method's checkpoints (resumable)
 
-A seed whose ``done.json`` exists is not run again, and methods checkpoint inside their seed
-folder, so an interrupted run resumes when the same command is given again.
+A finished seed is reused, and a checkpoint resumed, only when its *fingerprint* matches the run asked
+for: the data (test sha256s, train/validation digests), the method's resolved config and code, epochs,
+sizes, source and target domains and the package version.  Anything else is recomputed, and the
+message says which field changed.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tabulate import tabulate
 
+from benchmark import __version__
 from benchmark.data.loader import DatasetNotMaterialised, resolve_folder
 from benchmark.data.provenance import read_provenance, split_digest
-from benchmark.data.registry import check_name, get_family
+from benchmark.data.registry import check_name, family_names, get_family
 from benchmark.data.writer import write_text_atomic
 from benchmark.evaluation import save_predictions
 from benchmark.methods.base import MethodSpec, RunContext, load_method_spec
@@ -32,6 +43,8 @@ from benchmark.tasks import Task, get_task
 
 DEFAULT_SEEDS = (0, 1, 2)
 CODE_URL = "https://github.com/simshift/simshift"
+#: protocols that entitle a method to the same data, so one fit per seed serves all of them
+INDUCTIVE_PROTOCOLS = ("robustness", "linear_probe")
 
 
 def seed_everything(seed: int) -> None:
@@ -50,22 +63,42 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_generate: bool) -> None:
-    """Generate the embedded default if it is missing (published sources must be fetched)."""
+class DataNotReady(RuntimeError):
+    """The dataset a run needs is missing or incomplete and generating it was not allowed."""
+
+
+def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_generate: bool,
+                domains: list[str] | None = None) -> None:
+    """Generate the embedded default if it is missing or incomplete (published sources must be fetched).
+
+    With ``allow_generate=False`` (``--no-generate``) nothing is ever generated: a missing or
+    incomplete dataset is an error that says what is missing and the command that makes it.
+    """
     spec = get_family(family)
     src = spec.source(source)
+    cache = f" --cache-dir {cache_dir}" if cache_dir else ""
+    how = (f"python -m benchmark generate {family} --size {size}{cache}" if src.kind == "generated"
+           else f"python -m benchmark fetch {family} --source {src.name}{cache}")
     try:
         folder = resolve_folder(family, src.name, size, cache_dir)
-        if read_provenance(folder).get("complete", False):
+        prov = read_provenance(folder)
+        have = set(prov.get("domains_complete", prov.get("events", {})))
+        need = set(domains or src.domain_names)
+        if prov.get("complete", False) or need <= have:
             return
+        if src.kind != "generated" or not allow_generate:
+            missing = sorted(need - have)
+            raise DataNotReady(f"{family}/{src.name}/{size} in {folder} is incomplete: domain(s) "
+                               f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''} are missing or "
+                               f"partial ({prov.get('n_missing_parts', '?')} part files missing). "
+                               f"Complete it with: {how}")
     except DatasetNotMaterialised:
         if src.kind != "generated" or not allow_generate:
             raise
     from benchmark.data.materialise import generate
 
     if not is_main_process():
-        raise RuntimeError("generate the dataset before launching several ranks: "
-                           f"python -m benchmark generate {family} --size {size}")
+        raise RuntimeError(f"generate the dataset before launching several ranks: {how}")
     print(f"[simshift] materialising {family}/{src.name}/{size} first (one time) ...", flush=True)
     generate(family, size=size, cache_dir=cache_dir)
 
@@ -82,81 +115,155 @@ def _method_block(spec: MethodSpec, n_parameters) -> dict:
             "framework": spec.framework, "n_parameters": n_parameters, "standard": True}
 
 
-def run_one_seed(spec: MethodSpec, task: Task, seed: int, size: str, device: str, workdir: Path,
-                 epochs: int | None, progress: bool = True) -> tuple[dict, dict, int | None]:
-    """Fit and score one seed; returns (report, predictions, n_parameters)."""
+# ----------------------------------------------------------------------------------- fingerprints
+def data_fingerprint(task: Task) -> dict:
+    """What names the exact data of a task: test sha256s of the scored domains, train/validation
+    digests of the source (and the target train under domain_shift), version and seed."""
+    folder = task.folder
+    prov = read_provenance(folder)
+    fp = {"version": str(prov.get("version")), "seed": prov.get("seed"),
+          "source_train": split_digest(folder, task.source_domain, "train"),
+          "source_validation": split_digest(folder, task.source_domain, "validation"),
+          "test": {d: split_digest(folder, d, "test") for d in task.domains}}
+    if task.target_domain:
+        fp["target_train"] = split_digest(folder, task.target_domain, "train")
+    return fp
+
+
+def method_code_digest(spec: MethodSpec) -> str:
+    """sha256 over the method folder's files that define it (method.yaml and any entry file)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in spec.folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint_diff(old: dict | None, new: dict) -> list[str]:
+    """The top-level fields in which two fingerprints differ (``["no fingerprint"]`` for old runs)."""
+    if not old:
+        return ["no fingerprint recorded (made by an older version)"]
+    return [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+@dataclass
+class FitPlan:
+    """One fit per seed and the protocols scored from it."""
+
+    name: str                 # folder under models/: "inductive" or "domain_shift_<target>"
+    tasks: list[Task]         # one per protocol, in the order asked for
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_fit_seed(spec: MethodSpec, plan: FitPlan, seed: int, context: RunContext, out: Path,
+                 fingerprint: dict, progress: bool) -> dict[str, dict]:
+    """Fit once for ``seed`` (or reuse what matches) and score every protocol of ``plan``.
+
+    Returns ``{protocol folder: done record}``.
+    """
+    records, todo = {}, []
+    for task in plan.tasks:
+        folder = out / protocol_folder(task)
+        done = folder / f"seed{seed}" / "done.json"
+        old = _read_json(done) if done.exists() else None
+        changed = fingerprint_diff(old.get("fingerprint") if old else None, fingerprint) if old else None
+        if old is not None and not changed:
+            print(f"[simshift] {spec.name} {protocol_folder(task)} seed {seed}: done earlier with the same "
+                  f"data, config and code; reusing {done}")
+            records[protocol_folder(task)] = old
+            continue
+        if old is not None:
+            print(f"[simshift] {spec.name} {protocol_folder(task)} seed {seed}: the earlier result differs in "
+                  f"{', '.join(changed)}; recomputing")
+            done.unlink()
+        todo.append(task)
+    if not todo:
+        return records
+
+    workdir = out / "models" / plan.name / f"seed{seed}"
+    marker = workdir / "fingerprint.json"
+    if workdir.exists():
+        old_fp = _read_json(marker)
+        changed = fingerprint_diff(old_fp, fingerprint)
+        if changed:
+            print(f"[simshift] {workdir}: checkpoints of another run (differs in {', '.join(changed)}); "
+                  f"starting this seed afresh")
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        write_text_atomic(marker, json.dumps(fingerprint, indent=1, sort_keys=True) + "\n")
+
+    task0 = todo[0]
+    tgt = f" -> {task0.target_domain}" if task0.target_domain else ""
+    print(f"[simshift] {spec.name} on {task0.family.name} (fit for {', '.join(t.protocol for t in todo)}{tgt}), "
+          f"seed {seed}", flush=True)
     seed_everything(seed)
-    context = RunContext(family=task.family, protocol=task.protocol, seed=seed, size=size, device=device,
-                         workdir=workdir, epochs=epochs, progress=progress)
-    config = spec.resolved_config(size)
-    cls = spec.load_class()
-    if spec.command is not None:
-        config = {**config, "_folder": str(spec.folder)}
-        method = cls(config, context, command=spec.command)
-    else:
-        method = cls(config, context)
-    data = task.method_data()
-    method.fit(data)
-    if task.protocol == "linear_probe":
-        emb = {"train": (data.train.event_id, method.embed(data.train)),
-               "validation": (data.validation.event_id, method.embed(data.validation))}
-        emb.update({d: (ev.event_id, method.embed(ev)) for d, ev in data.test.items()})
-        report = task.evaluate_embeddings(emb)
-        predictions = report.pop("predictions")
-    else:
-        # scored exactly as saved (float32), so a submission recomputes the same metrics
-        predictions = {d: (ev.event_id, np.asarray(method.predict(ev), dtype=np.float32))
-                       for d, ev in data.test.items()}
-        report = task.evaluate(predictions)
-    return report, predictions, method.num_parameters()
+    context.workdir = workdir
+    context.protocol = task0.protocol
+    method = spec.instantiate(context)
+    t0 = time.time()
+    method.fit(task0.method_data())
+    fit_s = time.time() - t0
+    test = task0.test_inputs()  # test inputs exist for the method only from here on
+    for task in todo:
+        t1 = time.time()
+        if task.protocol == "linear_probe":
+            emb = {"train": (task.train_data().event_id, method.embed(task.train_data().without_labels())),
+                   "validation": (task.validation_data().event_id,
+                                  method.embed(task.validation_data().without_labels()))}
+            emb.update({d: (ev.event_id, method.embed(ev)) for d, ev in test.items() if d in task.domains})
+            report = task.evaluate_embeddings(emb)
+            predictions = report.pop("predictions")
+        else:
+            # scored exactly as saved (float32), so a submission recomputes the same metrics
+            predictions = {d: (ev.event_id, np.asarray(method.predict(ev), dtype=np.float32))
+                           for d, ev in test.items() if d in task.domains}
+            report = task.evaluate(predictions)
+        if not is_main_process():
+            continue
+        folder = out / protocol_folder(task)
+        from benchmark.results import prediction_relpath
+
+        for d, (ids, scores) in predictions.items():
+            save_predictions(folder / prediction_relpath(seed, d), ids, scores)
+        record = {"seed": seed, "per_domain": report["per_domain"], "summary": report["summary"],
+                  "n_parameters": method.num_parameters(), "fit_time_s": fit_s,
+                  "score_time_s": time.time() - t1, "wall_time_s": fit_s + time.time() - t1,
+                  "fit_shared_with": [t.protocol for t in todo if t is not task],
+                  "fingerprint": fingerprint}
+        write_text_atomic(folder / f"seed{seed}" / "done.json", json.dumps(record, default=float) + "\n")
+        records[protocol_folder(task)] = record
+    return records
 
 
-def run_protocol(spec: MethodSpec, family: str, protocol: str, seeds, size: str, device: str, out: Path,
-                 source: str | None, source_domain: str, target: str | None, cache_dir,
-                 epochs: int | None = None, progress: bool = True) -> Path:
-    """Run all seeds of one protocol and write its result file; return the result path."""
+def protocol_folder(task: Task) -> str:
+    return task.protocol if task.target_domain is None else f"{task.protocol}_{task.target_domain}"
+
+
+def write_protocol_result(spec: MethodSpec, task: Task, seeds, per_seed: list[dict], device: str,
+                          out: Path) -> Path:
+    """The result file of one protocol from its per-seed records."""
     from benchmark.results import build_result, describe_hardware, prediction_relpath, write_result
 
-    task = get_task(protocol, family, source=source, size=size, source_domain=source_domain,
-                    target_domain=target, cache_dir=cache_dir)
-    folder = out / (protocol if task.target_domain is None else f"{protocol}_{task.target_domain}")
-    per_seed, files, n_params, t_start = [], {}, None, time.time()
-    for seed in seeds:
-        workdir = folder / f"seed{seed}"
-        done = workdir / "done.json"
-        if done.exists():
-            record = json.loads(done.read_text())
-            print(f"[simshift] {spec.name} {protocol} seed {seed}: done earlier, reusing {done}")
-        else:
-            print(f"[simshift] {spec.name} on {family} ({task.protocol}"
-                  f"{' -> ' + task.target_domain if task.target_domain else ''}), seed {seed}", flush=True)
-            t0 = time.time()
-            report, predictions, n = run_one_seed(spec, task, seed, size, device, workdir, epochs, progress)
-            if not is_main_process():
-                continue
-            for d, (ids, scores) in predictions.items():
-                save_predictions(folder / prediction_relpath(seed, d), ids, scores)
-            record = {"seed": seed, "per_domain": report["per_domain"], "summary": report["summary"],
-                      "n_parameters": n, "wall_time_s": time.time() - t0}
-            write_text_atomic(done, json.dumps(record, default=float) + "\n")
-        per_seed.append(record)
-        n_params = record.get("n_parameters", n_params)
-        files[f"seed{seed}"] = {d: prediction_relpath(seed, d) for d in task.domains}
-    if not is_main_process():
-        return folder / "result.json"
-    data_folder = task.folder
-    prov = read_provenance(data_folder)
-    dataset = {"family": family, "source": task.source.name, "version": str(prov.get("version")),
+    folder = out / protocol_folder(task)
+    prov = read_provenance(task.folder)
+    dataset = {"family": task.family.name, "source": task.source.name, "version": str(prov.get("version")),
                "size": str(prov.get("size")), "seed": prov.get("seed"),
-               "test_sha256": {d: split_digest(data_folder, d, "test") for d in task.domains}}
+               "test_sha256": {d: split_digest(task.folder, d, "test") for d in task.domains}}
+    n_params = next((r.get("n_parameters") for r in per_seed if r.get("n_parameters") is not None), None)
     result = build_result(
-        method=_method_block(spec, n_params), dataset=dataset, protocol=protocol,
+        method=_method_block(spec, n_params), dataset=dataset, protocol=task.protocol,
         source_domain=task.source_domain, target_domain=task.target_domain, domains=task.domains,
         domain_parameters={d: task.source.domain(d).parameters for d in task.domains},
         seeds=list(seeds), per_seed=[{k: r[k] for k in ("seed", "per_domain", "summary")} for r in per_seed],
         hardware=describe_hardware(device),
-        wall_time_s=sum(r.get("wall_time_s", 0.0) for r in per_seed) or time.time() - t_start,
-        predictions=files)
+        wall_time_s=sum(r.get("wall_time_s", 0.0) for r in per_seed),
+        predictions={f"seed{s}": {d: prediction_relpath(s, d) for d in task.domains} for s in seeds})
     path = write_result(folder / "result.json", result)
     print_summary(result)
     print(f"[simshift] wrote {path}")
@@ -170,37 +277,91 @@ def print_summary(result: dict) -> None:
     for d in result["domains"]:
         m = agg[d][metric]
         rows.append([d, f"{m['mean']:.4f} ± {m['std']:.4f}" if m.get("std") is not None else f"{m['mean']:.4f}"])
+    print(f"\n{result['method']['name']} — {result['protocol']}"
+          f"{' -> ' + result['target_domain'] if result.get('target_domain') else ''}")
     print(tabulate(rows, headers=["domain", f"{metric} (mean ± std over {len(result['seeds'])} seeds)"]))
     s = result["aggregate"]["summary"]
     if s:
         keys = [k for k in ("nominal", "mean_shifted", "worst", "drop", "agreement") if k in s]
-        print(tabulate([[k, f"{s[k]['mean']:.4f}"] for k in keys], headers=["summary", "mean"]))
+        rows = [[k, "–" if s[k].get("mean") is None else f"{s[k]['mean']:.4f}"] for k in keys]
+        print(tabulate(rows, headers=["summary", "mean"]))
+
+
+def default_out(spec: MethodSpec, family: str, source: str, size: str, source_domain: str,
+                model_size: str, max_train_events: int | None) -> Path:
+    """``runs/<method>/<family>_<source>_<size>/from_<source domain>[...]``: every choice that changes the
+    numbers is in the path (the target of domain_shift is in the protocol folder below it)."""
+    name = f"from_{source_domain}"
+    if model_size != size:
+        name += f"_model_{model_size}"
+    if max_train_events is not None:
+        name += f"_train{max_train_events}"
+    return Path("runs") / spec.name / f"{family}_{source}_{size}" / name
 
 
 def run_method(method: str | Path, family: str | None = None, protocols: list[str] | None = None,
                seeds=None, size: str = "default", device: str = "cpu", out: str | Path | None = None,
                source: str | None = None, source_domain: str = "nominal", target: str | None = None,
                cache_dir=None, epochs: int | None = None, allow_generate: bool = True,
-               progress: bool = True) -> list[Path]:
-    """Python entry point of ``run``; returns the result files written."""
+               progress: bool = True, model_size: str | None = None,
+               max_train_events: int | None = None) -> list[Path]:
+    """Python entry point of ``run``; returns the result files written (one per protocol)."""
     spec = load_method_spec(method)
-    families = spec.families or ["ndlar", "sfgd", "jets"]
+    families = spec.families or family_names()
     family = check_name(f"family of method {spec.name!r}", family, families) if family else families[0]
     protocols = [check_name(f"protocol of method {spec.name!r}", p, spec.protocols)
                  for p in (protocols or spec.protocols)]
     seeds = list(seeds or DEFAULT_SEEDS)
-    ensure_data(family, source, size, cache_dir, allow_generate)
+    model_size = model_size or size
     fam = get_family(family)
     src_name = fam.source(source).name
-    out = Path(out) if out else Path("runs") / spec.name / f"{family}_{src_name}_{size}"
+    tgt = None
+    if "domain_shift" in protocols:
+        tgt = target or fam.default_target or next(d.name for d in fam.source(source).domains
+                                                   if d.name != source_domain and not d.test_only)
+    elif target is not None:
+        raise ValueError(f"--target only applies to domain_shift, not {', '.join(protocols)}")
+    ensure_data(family, source, size, cache_dir, allow_generate)
+    out = Path(out) if out else default_out(spec, family, src_name, size, source_domain, model_size,
+                                            max_train_events)
+    out = out.resolve()
+
+    tasks = {p: get_task(p, family, source=source, size=size, source_domain=source_domain,
+                         target_domain=tgt if p == "domain_shift" else None, cache_dir=cache_dir)
+             for p in protocols}
+    plans = []
+    inductive = [tasks[p] for p in protocols if p in INDUCTIVE_PROTOCOLS]
+    for task in inductive[1:]:  # same data: read each split once
+        task.share_cache(inductive[0])
+    if inductive:
+        plans.append(FitPlan("inductive", inductive))
+    if "domain_shift" in tasks:
+        plans.append(FitPlan(f"domain_shift_{tgt}", [tasks["domain_shift"]]))
+
+    config = spec.resolved_config(model_size)
+    if max_train_events is not None:
+        config["max_train_events"] = int(max_train_events)
     paths = []
-    for protocol in protocols:
-        tgt = target
-        if protocol == "domain_shift" and tgt is None:
-            tgt = fam.default_target or next(d.name for d in fam.source(source).domains
-                                             if d.name != source_domain and not d.test_only)
-        paths.append(run_protocol(spec, family, protocol, seeds, size, device, out, source, source_domain,
-                                  tgt if protocol == "domain_shift" else None, cache_dir, epochs, progress))
+    for plan in plans:
+        # every task of a plan sees the same fit data; the fingerprint covers every scored domain
+        fp_task = max(plan.tasks, key=lambda t: len(t.domains))
+        fingerprint = {"data": data_fingerprint(fp_task), "config": json.loads(json.dumps(config, default=str)),
+                       "code": {"benchmark": __version__, "method": method_code_digest(spec)},
+                       "epochs": epochs, "size": size, "model_size": model_size,
+                       "max_train_events": max_train_events, "source_domain": source_domain,
+                       "target_domain": fp_task.target_domain, "fit": plan.name}
+        per_protocol: dict[str, list[dict]] = {protocol_folder(t): [] for t in plan.tasks}
+        for seed in seeds:
+            context = RunContext(family=fam, protocol=plan.tasks[0].protocol, seed=seed, size=size,
+                                 device=device, workdir=out, epochs=epochs, progress=progress,
+                                 model_size=model_size, max_train_events=max_train_events)
+            records = run_fit_seed(spec, plan, seed, context, out, fingerprint, progress)
+            for key, rec in records.items():
+                per_protocol[key].append(rec)
+        if not is_main_process():
+            continue
+        for task in plan.tasks:
+            paths.append(write_protocol_result(spec, task, seeds, per_protocol[protocol_folder(task)], device, out))
     return paths
 
 
@@ -215,5 +376,6 @@ def run_from_cli(args) -> int:
                seeds=args.seeds, size=args.size, device=args.device, out=args.out, source=args.source,
                source_domain=args.source_domain, target=args.target, cache_dir=args.cache_dir,
                epochs=args.epochs, allow_generate=not args.no_generate,
-               progress=not os.environ.get("SIMSHIFT_QUIET"))
+               progress=not os.environ.get("SIMSHIFT_QUIET"), model_size=args.model_size,
+               max_train_events=args.max_train_events)
     return 0

@@ -79,7 +79,7 @@ def test_resume_regenerates_missing_and_corrupt_parts(tmp_path):
 
 def test_other_seed_in_same_folder_is_refused(tmp_path):
     generate("toy", size="tiny", cache_dir=tmp_path, workers=1, progress=False)
-    with pytest.raises(GenerationConflict, match="seed 0"):
+    with pytest.raises(GenerationConflict, match="seed: folder has 0, asked for 1"):
         generate("toy", size="tiny", seed=1, cache_dir=tmp_path, workers=1, progress=False)
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from benchmark.data.fetch import FetchError, RemoteFile
-from benchmark.data.registry import get_family
+from benchmark.data.ids import opaque_ids
+from benchmark.data.registry import EVENT_ID_STRIDE, SPLIT_CODES, get_family
 from benchmark.data.writer import DatasetWriter
 from benchmark.sources import toptag
 from benchmark.sources.toptag import TopTagSource
@@ -54,7 +55,8 @@ def raw_files(tmp_path_factory):
 
 def _writer(tmp_path):
     family = get_family("jets")
-    return DatasetWriter(tmp_path / "out", family, family.source("toptag"))
+    return DatasetWriter(tmp_path / "out", family, family.source("toptag"), {"version": TopTagSource.version,
+                                                                                "seed": None})
 
 
 def test_convert_published_layout(raw_files, tmp_path, monkeypatch):
@@ -73,8 +75,14 @@ def test_convert_published_layout(raw_files, tmp_path, monkeypatch):
         ev = events_from_table(ds.data.table, "jets", "nominal", split, with_labels=True)
         assert len(ev) == N_PER_FILE[name]
         assert len(list((tmp_path / "out" / "data" / "nominal").glob(f"{split}-*.h5"))) == -(-len(ev) // 3)
+        # ids are the opaque images of the published row numbers; rows are shuffled within each block
+        internal = SPLIT_CODES[split] * EVENT_ID_STRIDE + np.arange(len(ev))
+        row_of = {int(e): i for i, e in enumerate(opaque_ids(internal, writer.id_key))}
+        rows = np.array([row_of[int(e)] for e in ev.event_id])
+        assert sorted(rows) == list(range(len(ev)))
+        np.testing.assert_array_equal(rows // 3, np.arange(len(rows)) // 3)  # a block's rows stay in its part
+        df, kept = df.iloc[rows].reset_index(drop=True), [kept[r] for r in rows]
         np.testing.assert_array_equal(ev.labels, df["is_signal_new"].to_numpy())
-        np.testing.assert_array_equal(ev.event_id % 10**9, np.arange(len(ev)))
         np.testing.assert_array_equal(ev.sizes(), [len(k) for k in kept])        # padding dropped
         assert np.all(ev.p4[:, 0] > 0)
         for i, k in enumerate(kept):
@@ -86,7 +94,7 @@ def test_convert_published_layout(raw_files, tmp_path, monkeypatch):
         np.testing.assert_allclose(ev.meta["jet_pt"], np.hypot(s[:, 1], s[:, 2]), rtol=1e-4)
         np.testing.assert_allclose(ev.meta["jet_mass"], np.sqrt(np.maximum(s[:, 0] ** 2 - (s[:, 1:] ** 2).sum(1), 0)),
                                    rtol=1e-3)
-        np.testing.assert_allclose(ds["truth_E"], df["truthE"].to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ds["truth_E"], df["truthE"].to_numpy(), rtol=1e-6)  # same order as ev
         # derived detector throws: paired with the published jets, produced by the shared throw function
         up = datasets.load_dataset(str(tmp_path / "out"), "jes_up", split=split)
         np.testing.assert_array_equal(up["event_id"], ev.event_id)

@@ -108,8 +108,11 @@ def _flat(table, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def events_from_table(table, family: str, domain: str, split: str, with_labels: bool,
-                      source: str | None = None) -> EventSet:
-    """Build an EventSet from an Arrow table with the family's columns."""
+                      source: str | None = None, meta_columns=None) -> EventSet:
+    """Build an EventSet from an Arrow table with the family's columns.
+
+    ``meta`` holds the scalar non-truth columns, or only ``meta_columns`` where given.
+    """
     spec = get_family(family)
     names = set(table.column_names)
     event_id = table.column("event_id").to_numpy().astype(np.int64)
@@ -117,6 +120,8 @@ def events_from_table(table, family: str, domain: str, split: str, with_labels: 
     meta = {}
     for c in spec.columns_for(source):
         if c.shape != "scalar" or c.name in ("event_id",) or c.name not in names or spec.is_truth(c.name):
+            continue
+        if meta_columns is not None and c.name not in meta_columns:
             continue
         meta[c.name] = table.column(c.name).to_numpy()
     if spec.event_kind == "sparse3d":
@@ -139,13 +144,22 @@ def events_from_table(table, family: str, domain: str, split: str, with_labels: 
 
 
 def load_events(family: str, domain: str, split: str, source: str | None = None, size: str | None = None,
-                cache_dir: str | os.PathLike | None = None, with_labels: bool = True) -> EventSet:
-    """A whole split as an :class:`EventSet` (labels only if ``with_labels``)."""
+                cache_dir: str | os.PathLike | None = None, with_labels: bool = True,
+                meta_columns=None) -> EventSet:
+    """A whole split as an :class:`EventSet` (labels only if ``with_labels``).
+
+    ``meta_columns`` restricts the scalar columns read into ``meta`` (default: every non-truth one,
+    detector parameters included; what a method receives is narrower, see
+    :meth:`benchmark.data.registry.FamilySpec.method_columns`).
+    """
     check_name("split", split, SPLITS)
     ds = cached_split(family, domain, split, source=source, size=size, cache_dir=cache_dir)
     spec = get_family(family)
+    content = {"coords", "charge", *JET_COMPONENTS}
     keep = [c for c in ds.column_names if c in ("event_id", "label") or not spec.is_truth(c)]
+    if meta_columns is not None:
+        keep = [c for c in keep if c in ("event_id", "label") or c in content or c in meta_columns]
     if not with_labels:
         keep = [c for c in keep if c != "label"]
     table = ds.select_columns(keep).with_format("arrow")[:]
-    return events_from_table(table, family, domain, split, with_labels, source)
+    return events_from_table(table, family, domain, split, with_labels, source, meta_columns)

@@ -18,11 +18,8 @@ from tqdm.auto import tqdm
 
 from benchmark.data.paths import dataset_folder
 from benchmark.data.registry import SPLITS, check_name, family_ref, get_family, register_family
-from benchmark.data.writer import DatasetWriter, part_path
-
-
-class GenerationConflict(RuntimeError):
-    """The target folder holds data made with another seed or generator version."""
+from benchmark.data.writer import (CorruptPart, DatasetWriter, GenerationConflict, part_events, part_path,
+                                   remove_temporary_files)
 
 
 @dataclass(frozen=True)
@@ -33,6 +30,7 @@ class ChunkJob:
     first_event: int
     n_events: int
     seed: int
+    version: str
     domains: tuple[str, ...]
     folder: str
     family_ref: str  # "module:attribute", so spawned workers find families registered at run time
@@ -74,7 +72,7 @@ def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, int, float]:
         register_family(job.family_ref, job.family, replace=True)
         gen = _WORKER_GENERATORS[job.family] = _make_generator(job.family)
     spec = get_family(job.family)
-    writer = DatasetWriter(job.folder, spec, spec.source("generated"))
+    writer = DatasetWriter(job.folder, spec, spec.source("generated"), {"version": job.version, "seed": job.seed})
     todo = [d for d in job.domains if not writer.part_path(d, job.split, job.chunk_index).exists()]
     if not todo:
         return job, 0, 0.0
@@ -90,7 +88,7 @@ def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, int, float]:
 
 def plan_jobs(family: str, size: str, seed: int, folder: Path, shard=(0, 1),
               domains: list[str] | None = None, splits=SPLITS) -> tuple[list[ChunkJob], list[Path]]:
-    """All chunk jobs of this shard and every part file the complete dataset will have."""
+    """All chunk jobs of this shard (and of ``domains``) and every part file the complete dataset has."""
     gen = _make_generator(family)
     check_name("size preset", size, gen.sizes)
     all_domains = {d.name: d for d in gen.domains()}
@@ -99,14 +97,34 @@ def plan_jobs(family: str, size: str, seed: int, folder: Path, shard=(0, 1),
     jobs, expected = [], []
     for split in splits:
         split_domains = tuple(d for d in chosen if split in all_domains[d].splits)
-        if not split_domains:
-            continue
         for k, ids in enumerate(gen.chunks(size, split)):
-            expected += [part_path(folder, d, split, k) for d in split_domains]
-            if k % n == i:
-                jobs.append(ChunkJob(family, split, k, int(ids[0]), len(ids), seed, split_domains, str(folder),
-                                    family_ref(family)))
+            # the complete dataset has every domain, whatever subset this run makes
+            expected += [part_path(folder, d, split, k) for d in all_domains if split in all_domains[d].splits]
+            if split_domains and k % n == i:
+                jobs.append(ChunkJob(family, split, k, int(ids[0]), len(ids), seed, gen.version, split_domains,
+                                     str(folder), family_ref(family)))
     return jobs, expected
+
+
+def _drop_damaged_parts(folder: Path, provenance: dict, progress: bool) -> None:
+    """Resuming: delete parts that no longer match their recorded hash or cannot be read, so they are
+    regenerated (a damaged disk, a file truncated by hand); each one is named."""
+    from benchmark.data.provenance import verify
+
+    recorded = provenance.get("files", {})
+    bad = [folder / rel for rel in verify(folder) if (folder / rel).exists()]
+    for path in sorted(folder.glob("data/*/*.h5")):
+        rel = path.relative_to(folder).as_posix()
+        if path.name.startswith(".") or rel in recorded:
+            continue
+        try:
+            part_events(path)
+        except CorruptPart:
+            bad.append(path)
+    for path in bad:
+        if progress:
+            print(f"[simshift] {path} is damaged (hash or HDF5 check failed): regenerating it")
+        path.unlink(missing_ok=True)
 
 
 def generate(family: str, size: str = "default", seed: int = 0, workers: int | None = None,
@@ -121,16 +139,12 @@ def generate(family: str, size: str = "default", seed: int = 0, workers: int | N
     info = {"version": gen.version, "seed": int(seed), "size": size,
             "sizes": gen.sizes.get(size, {}), "generator_parameters": gen.parameters()}
     writer = DatasetWriter(folder, spec, source, info)
-    old = writer.existing_provenance()
-    if old is not None and (old.get("seed") != seed or old.get("version") != gen.version):
-        raise GenerationConflict(
-            f"{folder} holds {family} data of generator version {old.get('version')} seed {old.get('seed')}, "
-            f"not version {gen.version} seed {seed}. Delete that folder, or pass another --cache-dir.")
+    old = writer.claim()  # identity recorded before the first part; a foreign folder is refused here
+    stale = remove_temporary_files(folder)
+    if stale and progress:
+        print(f"[simshift] removed {len(stale)} temporary file(s) of an interrupted writer in {folder}")
     if old is not None:
-        # resuming: drop parts that no longer match their recorded hash (e.g. a damaged disk)
-        from benchmark.data.provenance import verify
-        for rel in verify(folder):
-            (folder / rel).unlink(missing_ok=True)
+        _drop_damaged_parts(folder, old, progress)
     jobs, expected = plan_jobs(family, size, seed, folder, shard, domains)
     todo = [j for j in jobs if any(not part_path(folder, d, j.split, j.chunk_index).exists() for d in j.domains)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))

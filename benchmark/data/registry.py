@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
-#: event ids of different splits never collide: id = split code * EVENT_ID_STRIDE + index
+#: internal event indices (never stored: :mod:`benchmark.data.ids` makes the stored ids opaque) of
+#: different splits never collide: index = split code * EVENT_ID_STRIDE + position in the split
 EVENT_ID_STRIDE = 1_000_000_000
 DOMAIN_NAME = re.compile(r"^\w+$")
 #: label-like columns of every family, hidden from methods without label rights
@@ -64,6 +65,10 @@ class ColumnSpec:
     length: int | None = None
     #: truth information (labels, true kinematics): never handed to a method that is not entitled to labels
     truth: bool = False
+    #: what a method may receive of a scalar column (:meth:`FamilySpec.method_columns`): ``"input"`` (a
+    #: reconstructed quantity, e.g. the jet mass), ``"weight"`` (an event weight, with the labels only) or
+    #: ``""`` (withheld: detector/generator parameters, bookkeeping)
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,16 @@ class FamilySpec:
         spec = self.column(name)
         return spec.truth or name in TRUTH_COLUMNS or name.startswith("truth")
 
+    def method_columns(self, source: str | None = None, labelled: bool = False) -> tuple[str, ...]:
+        """The scalar columns a method may receive besides ``event_id`` and the event content.
+
+        Model inputs always; event weights only with the labels.  Detector and generator parameters
+        are withheld: robustness to them is what the benchmark measures.
+        """
+        roles = ("input", "weight") if labelled else ("input",)
+        return tuple(c.name for c in self.columns_for(source)
+                     if c.shape == "scalar" and c.role in roles and not self.is_truth(c.name))
+
     def columns_for(self, source: str | None = None) -> tuple[ColumnSpec, ...]:
         """The family's columns plus those only ``source`` writes."""
         return self.columns + self.source(source).columns
@@ -216,7 +231,7 @@ def unregister_family(name: str) -> None:
 def sparse3d_columns(parameter_columns: list[ColumnSpec]) -> tuple[ColumnSpec, ...]:
     """The shared column contract of the sparse 3D families (``ndlar``, ``sfgd``)."""
     return (
-        ColumnSpec("event_id", "int64", "same value for the same true particle in every domain"),
+        ColumnSpec("event_id", "int64", "opaque id, the same for the same true particle in every domain"),
         ColumnSpec("label", "int64", "class index (ClassLabel)", truth=True),
         ColumnSpec("coords", "int32", "voxel indices flattened x0,y0,z0,x1,y1,z1,...", "voxel", "ragged"),
         ColumnSpec("charge", "float32", "charge per voxel", "", "ragged"),

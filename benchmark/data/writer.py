@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from benchmark import __version__
+from benchmark.data.ids import id_key, make_opaque
 from benchmark.data.registry import ColumnSpec, DomainSpec, FamilySpec, SourceSpec
 
 PROVENANCE = "provenance.json"
@@ -32,20 +33,46 @@ PROVENANCE = "provenance.json"
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
+
+    The temporary name starts with ``.`` and contains ``.tmp`` (``suffix`` is appended for writers such
+    as ``np.savez`` that insist on an extension), so readers that skip dot files (:func:`is_temporary`)
+    never take a killed writer's file for data.  The result gets the usual ``0666 & ~umask`` mode, not
+    ``mkstemp``'s private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # make the bytes durable before the rename makes them visible
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for the temporary files of :func:`atomic_path` (and any other dot file): never data."""
+    return Path(path).name.startswith(".")
+
+
+def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers left under ``folder/data``; return them."""
+    stale = [p for p in Path(folder).glob("data/*/.*") if p.is_file() and ".tmp" in p.name]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -167,11 +194,20 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
     return "\n".join(lines)
 
 
+#: the fields that name what produced a folder; a folder never mixes parts of two identities
+IDENTITY_FIELDS = ("family", "source", "version", "seed", "size", "generator_parameters", "options")
+
+
+class GenerationConflict(RuntimeError):
+    """The target folder holds data made by another generator identity (seed, version, size, ...)."""
+
+
 class DatasetWriter:
     """Writes parts of one family/source into ``folder`` and finalises card + provenance.
 
     Used by the generation engine and by the published-data converters, so both produce the
-    same schema and layout.
+    same schema and layout.  Every part gets opaque event ids and a label-blind row order
+    (:mod:`benchmark.data.ids`); ``info`` must therefore name the data ``version`` (and ``seed``).
     """
 
     def __init__(self, folder: str | os.PathLike, family: FamilySpec, source: SourceSpec,
@@ -179,6 +215,9 @@ class DatasetWriter:
         self.folder = Path(folder)
         self.family, self.source = family, source
         self.info = dict(info or {})
+        if "version" not in self.info:
+            raise ValueError("DatasetWriter needs info['version'] (the data version keys the event ids)")
+        self.id_key = id_key(family.name, source.name, str(self.info["version"]), self.info.get("seed"))
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def part_path(self, domain: str, split: str, part_index: int) -> Path:
@@ -189,34 +228,69 @@ class DatasetWriter:
         if split not in d.splits:
             raise ValueError(f"domain {domain!r} has no split {split!r} (splits: {d.splits})")
         path = self.part_path(domain, split, part_index)
-        write_part_file(path, columns, self.family.columns + self.source.columns)
+        write_part_file(path, make_opaque(columns, self.id_key), self.family.columns + self.source.columns)
         return path
 
     def existing_provenance(self) -> dict[str, Any] | None:
         path = self.folder / PROVENANCE
         if not path.exists():
             return None
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except ValueError as err:
+            raise GenerationConflict(f"{path} is not valid JSON ({err}); the folder's origin is unknown: "
+                                     f"delete {self.folder} and generate or fetch it again") from err
+
+    def identity(self) -> dict[str, Any]:
+        ident = {"family": self.family.name, "source": self.source.name}
+        ident.update({k: self.info.get(k) for k in IDENTITY_FIELDS if k not in ident})
+        return json.loads(json.dumps(ident))  # normalised as stored (tuples -> lists)
+
+    def claim(self) -> dict[str, Any] | None:
+        """Record this writer's identity in the folder before any part is written; refuse a foreign one.
+
+        Returns the provenance found (``None`` for a new folder).  A folder holding parts but no
+        provenance is of unknown origin and is refused, never adopted.
+        """
+        old = self.existing_provenance()
+        mine = self.identity()
+        if old is None:
+            if any(not is_temporary(p) for p in self.folder.glob("data/*/*.h5")):
+                raise GenerationConflict(
+                    f"{self.folder} holds data parts but no {PROVENANCE}: their origin is unknown. "
+                    f"Delete that folder, or pass another --cache-dir.")
+            prov = {**mine, "source_kind": self.source.kind, "benchmark_version": __version__,
+                    **{k: v for k, v in self.info.items() if k not in mine},
+                    "complete": False, "events": {}, "files": {}}
+            write_text_atomic(self.folder / PROVENANCE, json.dumps(prov, indent=1, sort_keys=True) + "\n")
+            return None
+        theirs = {k: old.get(k) for k in mine}
+        diff = {k: (theirs[k], mine[k]) for k in mine if theirs[k] != mine[k]}
+        if diff:
+            what = "; ".join(f"{k}: folder has {a!r}, asked for {b!r}" for k, (a, b) in diff.items())
+            raise GenerationConflict(f"{self.folder} holds {self.family.name} data of another identity ({what}). "
+                                     f"Delete that folder, or pass another --cache-dir.")
+        return old
 
     def finalize(self, expected_parts: list[Path] | None = None) -> dict[str, Any]:
         """Hash every part on disk, write provenance.json and README.md; return the provenance.
 
         ``complete`` is true when every expected part exists (shards of one run finish in any
-        order; the last one to finish sees the whole set).
+        order; the last one to finish sees the whole set).  The card lists only the domains whose
+        expected parts are all present, so ``datasets.load_dataset`` works on a partial folder for
+        what it holds.
         """
         old = self.existing_provenance() or {}
         old_files = old.get("files", {})
         files = {}
-        for path in sorted((self.folder / "data").glob("*/*.h5")):
+        for path in sorted(p for p in (self.folder / "data").glob("*/*.h5") if not is_temporary(p)):
             rel = path.relative_to(self.folder).as_posix()
             stat = path.stat()
             prev = old_files.get(rel)
             if prev and prev.get("bytes") == stat.st_size and prev.get("mtime_ns") == stat.st_mtime_ns:
                 files[rel] = prev  # unchanged since it was hashed
                 continue
-            with h5py.File(path, "r") as h5:
-                n = int(h5["event_id"].shape[0])
-            files[rel] = {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": n,
+            files[rel] = {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": part_events(path),
                           "mtime_ns": stat.st_mtime_ns}
         missing = [] if expected_parts is None else [p.relative_to(self.folder).as_posix()
                                                      for p in expected_parts if not p.exists()]
@@ -226,14 +300,32 @@ class DatasetWriter:
             split = name.rsplit("-", 1)[0]
             counts.setdefault(domain, {}).setdefault(split, 0)
             counts[domain][split] += rec["n_events"]
+        incomplete = {rel.split("/")[1] for rel in missing}
+        present = [d for d in self.source.domains if d.name in counts and d.name not in incomplete
+                   and all(s in counts[d.name] for s in d.splits)]
         prov = {
-            "family": self.family.name, "source": self.source.name, "source_kind": self.source.kind,
-            "benchmark_version": __version__, **self.info,
+            **self.identity(), "source_kind": self.source.kind, "benchmark_version": __version__,
+            **{k: v for k, v in self.info.items() if k not in IDENTITY_FIELDS},
             "complete": not missing, "missing_parts": missing[:20], "n_missing_parts": len(missing),
+            "domains_complete": [d.name for d in present],
             "events": counts, "files": files,
         }
         write_text_atomic(self.folder / PROVENANCE, json.dumps(prov, indent=1, sort_keys=True) + "\n")
         card_info = {k: v for k, v in self.info.items()}
         card_info["events"] = counts
-        write_text_atomic(self.folder / "README.md", render_card(self.family, self.source, card_info))
+        write_text_atomic(self.folder / "README.md", render_card(self.family, self.source, card_info, present))
         return prov
+
+
+class CorruptPart(RuntimeError):
+    """A part file that cannot be read (truncated, damaged); the message names it."""
+
+
+def part_events(path: str | os.PathLike) -> int:
+    """Number of events of one HDF5 part; a damaged file raises :class:`CorruptPart` naming it."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return int(h5["event_id"].shape[0])
+    except (OSError, KeyError) as err:
+        raise CorruptPart(f"{path} is not a readable SimShift part ({err}); delete it and rerun the same "
+                          f"command to regenerate it") from err

@@ -11,18 +11,18 @@ from benchmark.sources.atlas_toptag import SOURCE as ATLAS_TOPTAG
 from benchmark.sources.toptag import PUBLISHED_COUNTS, TopTagSource
 
 COLUMNS = (
-    ColumnSpec("event_id", "int64", "same value for the same jet in every paired domain (generator variants: "
-               "unpaired, id = slot id + k x 1e8)"),
+    ColumnSpec("event_id", "int64", "opaque id, the same for the same jet in every paired domain (generator "
+               "variants are unpaired: their jets have ids of their own)"),
     ColumnSpec("label", "int64", "1 = top (hadronic top jet), 0 = QCD jet (ClassLabel)", truth=True),
     ColumnSpec("E", "float32", "constituent energies, constituents ordered by decreasing pT, no padding", "GeV",
                "ragged"),
     ColumnSpec("px", "float32", "constituent momentum x components (same order as E)", "GeV", "ragged"),
     ColumnSpec("py", "float32", "constituent momentum y components", "GeV", "ragged"),
     ColumnSpec("pz", "float32", "constituent momentum z components (beam axis)", "GeV", "ragged"),
-    ColumnSpec("jet_pt", "float32", "transverse momentum of the constituent four-momentum sum", "GeV"),
-    ColumnSpec("jet_eta", "float32", "pseudorapidity of the constituent sum"),
-    ColumnSpec("jet_phi", "float32", "azimuth of the constituent sum", "rad"),
-    ColumnSpec("jet_mass", "float32", "invariant mass of the constituent sum", "GeV"),
+    ColumnSpec("jet_pt", "float32", "transverse momentum of the constituent four-momentum sum", "GeV", role="input"),
+    ColumnSpec("jet_eta", "float32", "pseudorapidity of the constituent sum", role="input"),
+    ColumnSpec("jet_phi", "float32", "azimuth of the constituent sum", "rad", role="input"),
+    ColumnSpec("jet_mass", "float32", "invariant mass of the constituent sum", "GeV", role="input"),
     ColumnSpec("jes", "float32", "jet energy scale factor applied to every constituent (1 = nominal)"),
     ColumnSpec("constituent_resolution", "float32",
                "extra relative constituent energy smearing (log-normal sigma; 0 = nominal)"),

@@ -53,15 +53,25 @@ class RunContext:
     workdir: Path = Path(".")
     epochs: int | None = None  # a command-line override of the method's own setting
     progress: bool = True
+    #: the preset of the method's own settings (model width, recipe); ``size`` is the data preset
+    model_size: str | None = None
+    #: a command-line cap on training events (``None``: the method's config decides)
+    max_train_events: int | None = None
+
+    def __post_init__(self):
+        if self.model_size is None:
+            self.model_size = self.size
 
 
 class Method(abc.ABC):
     """A framework-agnostic benchmark entry.
 
-    ``fit`` gets a :class:`~benchmark.tasks.MethodData` (labelled source train/validation,
-    unlabelled target train under ``domain_shift``, unlabelled test inputs).  ``predict`` returns
-    class scores ``(N, C)`` (probabilities or logits), ``embed`` a frozen representation ``(N, D)``
-    for the benchmark's linear probe.  Model selection may use only what ``fit`` was given.
+    ``fit`` gets a :class:`~benchmark.tasks.MethodData` (labelled source train/validation and, under
+    ``domain_shift``, the unlabelled target train) and never a test input.  After ``fit`` returns, the
+    runner calls ``predict`` (class scores ``(N, C)``, probabilities or logits) and/or ``embed`` (a frozen
+    representation ``(N, D)`` for the benchmark's linear probe) on unlabelled test sets; under
+    ``robustness`` and ``linear_probe`` one fit serves both, so neither may depend on the protocol.
+    Model selection may use only what ``fit`` was given.
     """
 
     framework: str = "python"
@@ -109,6 +119,16 @@ class MethodSpec:
             else:
                 out[k] = v
         return out
+
+    def instantiate(self, context: RunContext) -> Method:
+        """The method object for one run: its config resolved at ``context.model_size``."""
+        config = self.resolved_config(context.model_size or context.size)
+        if context.max_train_events is not None:
+            config["max_train_events"] = int(context.max_train_events)
+        cls = self.load_class()
+        if self.command is not None:
+            return cls({**config, "_folder": str(self.folder.resolve())}, context, command=self.command)
+        return cls(config, context)
 
     def load_class(self) -> type[Method]:
         if self.entry is None:

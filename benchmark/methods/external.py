@@ -1,16 +1,25 @@
 """Run a method written in any language as a program that reads and writes files.
 
-The runner writes the data a method is entitled to as ``.npz`` files into ``{data}``:
-``train.npz``, ``validation.npz`` (with ``labels``), ``unlabelled_<domain>.npz`` (domain_shift)
-and ``test_<domain>.npz`` (no labels).  Each holds ``event_id``, ``offsets`` and the flat
-per-voxel/per-constituent arrays (``coords`` + ``charge`` or ``p4``), plus ``meta_<column>``.
-The program writes ``{out}/<domain>.npz`` with ``event_id`` and ``scores`` (N, C) and, for the
-linear probe, ``{out}/embeddings/<train|validation|domain>.npz`` with ``event_id`` and ``embedding``.
-Placeholders in ``command``: ``{data}``, ``{out}``, ``{seed}``, ``{protocol}``, ``{family}``,
-``{num_classes}``, ``{device}``.
+The program is run once per phase, with the same restriction as a Python method: what it may read
+is exactly what is written for it.
+
+``fit`` phase (``{phase}`` = ``fit``)
+    ``{data}`` holds ``train.npz`` and ``validation.npz`` (with ``labels``) and, under ``domain_shift``,
+    ``unlabelled.npz`` (the target train split, no labels).  No test input exists yet.  The program
+    keeps whatever it learned under ``{state}`` (a folder that survives until the last phase).
+``predict`` / ``embed`` phases
+    ``{data}`` holds one ``events.npz`` of unlabelled inputs; the program writes ``{out}/scores.npz``
+    (``event_id``, ``scores`` ``(N, C)``) or ``{out}/embedding.npz`` (``event_id``, ``embedding`` ``(N, D)``).
+
+Every ``.npz`` holds ``event_id``, ``offsets`` and the flat per-voxel/per-constituent arrays
+(``coords`` + ``charge``, or ``p4``), the family's model-input columns as ``meta_<column>``, and in
+labelled files ``labels`` (+ event weights).  Placeholders in ``command``: ``{phase}``, ``{data}``,
+``{out}``, ``{state}``, ``{seed}``, ``{protocol}``, ``{family}``, ``{num_classes}``, ``{device}``; paths
+are absolute, and the program runs in its method folder.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,6 +31,7 @@ from benchmark.tasks import MethodData
 
 
 def save_eventset(path: Path, events: EventSet) -> None:
+    """Write what a method may see of ``events`` (the EventSet was built with only that)."""
     arrays = {"event_id": events.event_id, "offsets": events.offsets}
     for name in ("coords", "charge", "p4"):
         value = getattr(events, name)
@@ -35,45 +45,57 @@ def save_eventset(path: Path, events: EventSet) -> None:
 
 
 class ExternalProgramMethod(Method):
-    framework = "external"
+    """A ``command:`` method: the program is run for ``fit`` and for each ``predict``/``embed`` call."""
 
     def __init__(self, config, context, command: list[str] | None = None):
         super().__init__(config, context)
         self.command = command or config.get("command")
-        self.out = Path(context.workdir) / "external_out"
+        root = Path(context.workdir).resolve()
+        self.state = root / "external_state"
+        self.exchange = root / "external_io"
 
-    def fit(self, data: MethodData) -> None:
-        folder = Path(self.context.workdir) / "external_data"
-        save_eventset(folder / "train.npz", data.train)
-        save_eventset(folder / "validation.npz", data.validation)
-        for d, ev in data.unlabelled.items():
-            save_eventset(folder / f"unlabelled_{d}.npz", ev)
-        for d, ev in data.test.items():
-            save_eventset(folder / f"test_{d}.npz", ev)
-        self.out.mkdir(parents=True, exist_ok=True)
-        fields = {"data": str(folder), "out": str(self.out), "seed": self.context.seed,
-                  "protocol": self.context.protocol, "family": self.context.family.name,
-                  "num_classes": self.context.family.num_classes, "device": self.context.device}
+    def _run(self, phase: str) -> None:
+        fields = {"phase": phase, "data": str(self.exchange / "data"), "out": str(self.exchange / "out"),
+                  "state": str(self.state), "seed": self.context.seed, "protocol": self.context.protocol,
+                  "family": self.context.family.name, "num_classes": self.context.family.num_classes,
+                  "device": self.context.device}
         argv = [part.format(**fields) for part in self.command]
         result = subprocess.run(argv, cwd=self.config.get("_folder", None), capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"method program {argv} failed with exit code {result.returncode}:\n"
-                               f"{result.stderr[-2000:]}")
+            raise RuntimeError(f"method program {argv} ({phase} phase) failed with exit code "
+                               f"{result.returncode}:\n{result.stderr[-2000:]}")
 
-    def _read(self, path: Path, key: str, events: EventSet) -> np.ndarray:
+    def _fresh_exchange(self) -> None:
+        shutil.rmtree(self.exchange, ignore_errors=True)
+        (self.exchange / "data").mkdir(parents=True)
+        (self.exchange / "out").mkdir(parents=True)
+
+    def fit(self, data: MethodData) -> None:
+        self._fresh_exchange()
+        self.state.mkdir(parents=True, exist_ok=True)
+        save_eventset(self.exchange / "data" / "train.npz", data.train)
+        save_eventset(self.exchange / "data" / "validation.npz", data.validation)
+        for ev in data.unlabelled.values():
+            save_eventset(self.exchange / "data" / "unlabelled.npz", ev)
+        self._run("fit")
+
+    def _apply(self, phase: str, events: EventSet, name: str, key: str) -> np.ndarray:
+        self._fresh_exchange()
+        save_eventset(self.exchange / "data" / "events.npz", events.without_labels())
+        self._run(phase)
+        path = self.exchange / "out" / name
         if not path.exists():
-            raise RuntimeError(f"the method program wrote no {path}")
+            raise RuntimeError(f"the method program wrote no {name} in its {phase} phase")
         with np.load(path, allow_pickle=False) as z:
             ids, values = z["event_id"], z[key]
         order = {int(e): i for i, e in enumerate(ids)}
         missing = [int(e) for e in events.event_id if int(e) not in order]
         if missing:
-            raise RuntimeError(f"{path} lacks {len(missing)} events, e.g. event_id {missing[:3]}")
+            raise RuntimeError(f"{name} of the {phase} phase lacks {len(missing)} events, e.g. event_id {missing[:3]}")
         return values[[order[int(e)] for e in events.event_id]]
 
     def predict(self, events: EventSet) -> np.ndarray:
-        return self._read(self.out / f"{events.domain}.npz", "scores", events)
+        return self._apply("predict", events, "scores.npz", "scores")
 
     def embed(self, events: EventSet) -> np.ndarray:
-        key = events.split if events.split in ("train", "validation") and events.has_labels else events.domain
-        return self._read(self.out / "embeddings" / f"{key}.npz", "embedding", events)
+        return self._apply("embed", events, "embedding.npz", "embedding")

@@ -175,14 +175,15 @@ def _unit(name: str) -> str:
 #: columns this source writes besides the shared jets columns (the family must declare them)
 EXTRA_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("weight", "float32", "weight the benchmark applies: the published training weight in "
-               "train/validation (use it in every loss term, record rule 1), 1.0 in test splits"),
+               "train/validation (use it in every loss term, record rule 1), 1.0 in test splits", role="weight"),
     ColumnSpec("training_weight", "float32", "the published per-jet training weight (NaN where the set has none)"),
     ColumnSpec("mc_event_number", "int64", "EventInfo_mcEventNumber of the simulated event"),
-    ColumnSpec("fjet_pt", "float32", "calibrated large-R jet pT as published (official pT binning uses it)", "GeV"),
-    ColumnSpec("fjet_eta", "float32", "large-R jet pseudorapidity as published"),
-    ColumnSpec("fjet_phi", "float32", "large-R jet azimuth as published", "rad"),
-    ColumnSpec("fjet_m", "float32", "large-R jet mass as published", "GeV"),
-    *(ColumnSpec(f, "float32", _HL_MEANING[f] + " (published high-level observable)", _unit(f)) for f in HL_FIELDS),
+    ColumnSpec("fjet_pt", "float32", "calibrated large-R jet pT as published (official pT binning uses it)", "GeV", role="input"),
+    ColumnSpec("fjet_eta", "float32", "large-R jet pseudorapidity as published", role="input"),
+    ColumnSpec("fjet_phi", "float32", "large-R jet azimuth as published", "rad", role="input"),
+    ColumnSpec("fjet_m", "float32", "large-R jet mass as published", "GeV", role="input"),
+    *(ColumnSpec(f, "float32", _HL_MEANING[f] + " (published high-level observable)", _unit(f), role="input")
+      for f in HL_FIELDS),
 )
 
 CITATION = ("ATLAS Collaboration, ATLAS top tagging open data set with systematic uncertainties, CERN Open Data "
@@ -473,7 +474,7 @@ class AtlasTopTagSource(PublishedSource):
 
     family = "jets"
     source = "atlas_toptag"
-    version = "1"
+    version = "2"  # 2: opaque event ids, rows shuffled (benchmark.data.ids)
     files = tuple(index_file(s) for s in SET_TARGET)
 
     def domains(self) -> tuple[DomainSpec, ...]:

@@ -69,6 +69,7 @@ def fetch(family: str, source: str, cache_dir: str | os.PathLike | None = None,
     info = {"version": converter.version, "seed": None, "size": size, "options": options,
             "raw_files": {f.name: f.known_hash for f in converter.files_needed(**options)}}
     writer = DatasetWriter(folder, spec, src, info)
+    writer.claim()  # a folder converted by another converter version or subset is refused, never mixed
     converter.convert(raw, writer, **options)
     writer.finalize()
     return folder

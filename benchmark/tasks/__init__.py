@@ -11,9 +11,19 @@
     (:mod:`benchmark.evaluation.linear_probe`) on ``<source>/train``, chooses its regularisation on
     ``<source>/validation`` and scores every domain's test embeddings.
 
-The :class:`Task` object holds the labels it needs for scoring; a method only ever gets a
-:class:`MethodData` (``task.method_data()``), which carries EventSets built without the label
-column wherever the protocol does not entitle the method to labels.
+The :class:`Task` object holds the labels it needs for scoring.  A method gets exactly what its
+protocol entitles it to, in two steps:
+
+* ``fit`` receives a :class:`MethodData` (``task.method_data()``): the labelled source train and
+  validation splits and, under ``domain_shift``, the unlabelled target train split.  No test inputs:
+  a method cannot adapt to the events it is scored on (the protocols are inductive).
+* after ``fit`` returns, the test inputs (``task.test_inputs()``) reach it through ``predict`` /
+  ``embed`` only.
+
+Every EventSet handed to a method holds the event content (voxels or constituents), ``event_id`` and
+the family's declared model-input columns (:meth:`~benchmark.data.registry.FamilySpec.method_columns`);
+labelled sets add labels and event weights.  Truth columns and the per-event detector/generator
+parameters are never loaded into them.
 """
 from __future__ import annotations
 
@@ -36,7 +46,7 @@ PROTOCOLS = {
 
 @dataclass
 class MethodData:
-    """Everything a method may see under a protocol (and nothing else)."""
+    """Everything ``fit`` may see under a protocol (and nothing else: no test inputs)."""
 
     protocol: str
     family: FamilySpec
@@ -44,7 +54,6 @@ class MethodData:
     train: EventSet  # labelled
     validation: EventSet  # labelled
     unlabelled: dict[str, EventSet] = field(default_factory=dict)  # domain_shift target train, no labels
-    test: dict[str, EventSet] = field(default_factory=dict)  # every scored domain, no labels
 
     @property
     def num_classes(self) -> int:
@@ -89,12 +98,20 @@ class Task:
         return (f"Task({self.protocol}, {self.family.name}/{self.source.name}, "
                 f"{self.source_domain}{tgt}, {len(self.domains)} domains)")
 
+    def share_cache(self, other: "Task") -> None:
+        """Read data through ``other``'s cache (tasks of one run on the same family and source)."""
+        if (other.family.name, other.source.name, other.folder) != (self.family.name, self.source.name, self.folder):
+            raise ValueError("only tasks on the same dataset folder can share loaded data")
+        self._cache, self._truth = other._cache, other._truth
+
     # -- data a method may see ----------------------------------------------------------------
     def _events(self, domain: str, split: str, with_labels: bool) -> EventSet:
+        """A split as a method may see it: content, ids, model inputs (+ labels and weights)."""
         key = (domain, split, with_labels)
         if key not in self._cache:
+            allowed = self.family.method_columns(self.source.name, labelled=with_labels)
             self._cache[key] = load_events(self.family.name, domain, split, self.source.name, self.size,
-                                           self.cache_dir, with_labels=with_labels)
+                                           self.cache_dir, with_labels=with_labels, meta_columns=allowed)
         return self._cache[key]
 
     def train_data(self) -> EventSet:
@@ -109,12 +126,13 @@ class Task:
         return {self.target_domain: self._events(self.target_domain, "train", False)}
 
     def test_inputs(self) -> dict[str, EventSet]:
+        """The unlabelled test split of every scored domain: for ``predict``/``embed`` after ``fit``."""
         return {d: self._events(d, "test", False) for d in self.domains}
 
     def method_data(self) -> MethodData:
-        """The bundle handed to a method: no reference back to this task or its labels."""
+        """What ``fit`` gets: no reference back to this task, its labels or any test input."""
         return MethodData(self.protocol, self.family, self.source_domain, self.train_data(),
-                          self.validation_data(), self.unlabelled_data(), self.test_inputs())
+                          self.validation_data(), self.unlabelled_data())
 
     # -- scoring (labels stay here) -------------------------------------------------------------
     def _test_truth(self, domain: str) -> tuple:

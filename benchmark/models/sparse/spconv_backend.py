@@ -25,10 +25,20 @@ cross-correlation like ``conv3d`` (no kernel flip), so ``weight.permute(0, 4, 1,
 weight; index columns are (batch, d0, d1, d2) matching ``spatial_shape``. spconv silently misreads
 non-contiguous index/feature tensors (e.g. straight out of ``Tensor.nonzero()``), so this backend
 always makes them contiguous.
+
+Determinism on CPU (third CPU issue): spconv's CPU convolution kernels race when more than one OpenMP
+thread runs (``torch.set_num_threads(n > 1)`` sets the same OpenMP pool): the same layer on the same
+input and indice pairs gave outputs differing by up to 35 (|out| ~ 200) between calls, so a trained
+encoder's embeddings, and training itself, changed with the thread count. On CPU the convolutions
+are therefore computed by :mod:`benchmark.models.sparse.torch_conv` (a neighbour table, gathers and
+one GEMM per layer, all PyTorch ops, deterministic at any thread count) with the same weights and the
+same output site set; on CUDA spconv's kernels run. ``SIMSHIFT_SPCONV_CPU=spconv`` restores spconv's
+CPU kernels (then pin ``torch.set_num_threads(1)`` for reproducible results).
 """
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import torch
@@ -79,6 +89,11 @@ if not torch.cuda.is_available():
 SparseTensor = spconv.SparseConvTensor
 ConvAlgo = spconv.ConvAlgo
 
+#: "torch" (default): CPU convolutions in deterministic PyTorch ops; "spconv": spconv's CPU kernels
+CPU_KERNELS = os.environ.get("SIMSHIFT_SPCONV_CPU", "torch")
+if CPU_KERNELS not in ("torch", "spconv"):
+    raise ValueError(f"SIMSHIFT_SPCONV_CPU must be 'torch' or 'spconv', got {CPU_KERNELS!r}")
+
 
 def make_tensor(coords: torch.Tensor, feats: torch.Tensor, spatial_shape, batch_size: int):
     """Sparse tensor from (M,4) int [batch, x, y, z] coords and (M,C) features."""
@@ -113,8 +128,31 @@ class BiasedSparseConv(torch.nn.Module):
 
     def forward(self, x):
         self.conv.algo = self._cuda_algo if x.features.is_cuda else ConvAlgo.Native
-        y = self.conv(x)
+        y = self._forward_cpu(x) if not x.features.is_cuda and CPU_KERNELS == "torch" else self.conv(x)
         return y if self.bias is None else y.replace_feature(y.features + self.bias)
+
+    def _forward_cpu(self, x):
+        """The same convolution with :mod:`torch_conv` (deterministic at any thread count)."""
+        from benchmark.models.sparse import torch_conv as tc
+
+        conv = self.conv
+        k = int(conv.kernel_size[0])
+        if conv.subm:
+            # rulebooks are shared by the layers with the same indice_key, like spconv's indice pairs
+            key = f"simshift-rulebook/{conv.indice_key}/{k}" if conv.indice_key else None
+            rb = x.indice_dict.get(key) if key else None
+            if rb is None:
+                rb = tc.subm_rulebook(x.indices, x.spatial_shape, k)
+                if key:
+                    x.indice_dict[key] = rb
+            return x.replace_feature(tc.sparse_conv(x.features, rb, conv.weight))
+        if any(int(p) for p in conv.padding) or any(int(d) != 1 for d in conv.dilation):
+            raise NotImplementedError("CPU strided conv supports padding 0, dilation 1 only")
+        rb, out_coords, out_shape = tc.strided_rulebook(x.indices, x.spatial_shape, k, int(conv.stride[0]))
+        feats = tc.sparse_conv(x.features, rb, conv.weight)
+        y = spconv.SparseConvTensor(feats, out_coords, out_shape, x.batch_size)
+        y.indice_dict = x.indice_dict
+        return y
 
 
 def subm_conv(c_in: int, c_out: int, kernel_size: int, indice_key: str | None = None,

@@ -148,7 +148,7 @@ class JetsGenerator(Generator):
     """Top (label 1) vs QCD (label 0) jets, 14 TeV, 550 < pT < 650 GeV, anti-kT R = 0.8."""
 
     family = "jets"
-    version = "1"
+    version = "2"  # 2: opaque event ids, rows shuffled (benchmark.data.ids)
     #: nominal jets per split; generator variants get ``Variant.fraction`` of these (see domains())
     sizes = {
         "default": {"train": 2000, "validation": 500, "test": 1000},

@@ -87,7 +87,7 @@ class NDLArGenerator(Generator):
     """Single e-, gamma, mu, pi+-, p in ND-LAr (edep-sim + larnd-sim stand-in)."""
 
     family = "ndlar"
-    version = "1.1"  # 1.1: delta rays above 2 MeV
+    version = "2.0"  # 1.1: delta rays above 2 MeV; 2.0: class drawn per event, opaque event ids, shuffled rows
     # default: all domains in about 3 minutes on 2 cores (see VALIDATION.md for the measurement)
     sizes = {"default": {"train": 4000, "validation": 1000, "test": 1000},
              "full": {"train": 200_000, "validation": 50_000, "test": 50_000}}
@@ -117,14 +117,16 @@ class NDLArGenerator(Generator):
     # ----------------------------------------------------------------------------------------
     @staticmethod
     def truth(seed: int, event_ids: np.ndarray) -> dict[str, np.ndarray]:
-        """The true particle of each event: class cycles with event_id (balanced), energy uniform in
-        the class's range, isotropic direction, vertex uniform in the study's box."""
+        """The true particle of each event: class drawn uniformly per event (so the class depends on
+        nothing but the event's own random numbers, not on its index), energy uniform in the class's
+        range, isotropic direction, vertex uniform in the study's box."""
         n = len(event_ids)
-        label = (np.asarray(event_ids, dtype=np.int64) % len(C.CLASS_NAMES)).astype(np.int64)
+        label = np.zeros(n, np.int64)
         out = {"label": label, "pdg": np.zeros(n, np.int64), "kinetic_energy": np.zeros(n, np.float32),
                "direction": np.zeros((n, 3), np.float32), "start": np.zeros((n, 3), np.float32)}
         for i, eid in enumerate(event_ids):
             rng = event_rng(seed, int(eid), "ndlar", "truth")
+            label[i] = rng.integers(len(C.CLASS_NAMES))
             cls = C.CLASS_NAMES[label[i]]
             pdg = C.CLASS_PDG[cls]
             if cls in ("muon", "charged_pion"):

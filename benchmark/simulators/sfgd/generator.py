@@ -47,7 +47,7 @@ class SFGDGenerator(Generator):
     """Single e / mu / pi+- / p in a 192 x 56 x 182 grid of 1 cm scintillator cubes, crosstalk domains."""
 
     family = "sfgd"
-    version = "1.0.0"
+    version = "2.0.0"  # 2.0.0: opaque event ids, rows shuffled (benchmark.data.ids)
     sizes = {
         # all 27 domains in about a minute on 2 cores (see datasets/sfgd/VALIDATION.md)
         "default": {"train": 2000, "validation": 500, "test": 1000},
