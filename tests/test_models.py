@@ -256,3 +256,66 @@ def test_sparse_encoder_charge_input_transform():
     assert (h[0] - h[1]).abs().max() > 1e-3
     same = enc((both, torch.full((60, 1), 100.0)))
     torch.testing.assert_close(same[0], same[1])
+
+
+def _train_steps(make_encoder, batch, steps=3, threads=2):
+    """(outputs of repeated forward passes, state after ``steps`` AdamW steps) at ``threads`` threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        enc = make_encoder()
+        enc.eval()
+        with torch.no_grad():
+            outs = [enc(batch) for _ in range(3)]
+        enc.train()
+        opt = torch.optim.AdamW(enc.parameters(), lr=1e-2, weight_decay=0.05)
+        for _ in range(steps):
+            opt.zero_grad()
+            enc(batch).square().mean().backward()
+            opt.step()
+        return outs, {k: v.detach().clone() for k, v in enc.state_dict().items()}
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_sparse_encoder_is_deterministic_with_two_threads():
+    """Issue 13: spconv's CPU kernels race at > 1 OpenMP thread (same input, outputs differing by O(1));
+    the CPU path (benchmark.models.sparse.torch_conv) gives identical outputs and training at 2 threads."""
+    gen = torch.Generator().manual_seed(3)
+    coords, feats = _ragged_sparse_batch(gen, [300, 250, 400, 120, 350, 200, 280, 90], extent=14)
+    batch = (coords, feats * 20, 8)
+    make = lambda: build_encoder("sparse3d", "default")  # noqa: E731
+    outs, state = _train_steps(make, batch)
+    assert all(torch.equal(o, outs[0]) for o in outs[1:]), "repeated forward passes differ at 2 threads"
+    outs2, state2 = _train_steps(make, batch)
+    assert all(torch.equal(state[k], state2[k]) for k in state), "the same training differs at 2 threads"
+    outs1, state1 = _train_steps(make, batch, threads=1)   # across thread counts: float rounding only
+    torch.testing.assert_close(outs1[0], outs[0], rtol=1e-5, atol=1e-5)
+    for k in state:
+        torch.testing.assert_close(state1[k], state[k], rtol=1e-4, atol=1e-5)
+
+
+def test_jet_encoder_is_deterministic_with_two_threads():
+    gen = torch.Generator().manual_seed(4)
+    batch = _jet_batch(gen, [30, 12, 50, 7, 41, 25], 50)
+    outs, state = _train_steps(lambda: build_encoder("jets", "default", dropout=0.0), batch)
+    assert all(torch.equal(o, outs[0]) for o in outs[1:])
+    _, state2 = _train_steps(lambda: build_encoder("jets", "default", dropout=0.0), batch)
+    assert all(torch.equal(state[k], state2[k]) for k in state)
+
+
+def test_cpu_convolutions_match_spconv_kernels_at_one_thread():
+    """The deterministic CPU path computes what spconv's own CPU kernels compute (one thread)."""
+    gen = torch.Generator().manual_seed(5)
+    coords, feats = _ragged_sparse_batch(gen, [200, 150, 90], extent=10)
+    torch.manual_seed(0)
+    enc = build_encoder("sparse3d", "default")
+    ours = enc((coords, feats, 3))
+    old = sb.CPU_KERNELS
+    sb.CPU_KERNELS = "spconv"
+    try:
+        theirs = enc((coords, feats, 3))
+    finally:
+        sb.CPU_KERNELS = old
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)

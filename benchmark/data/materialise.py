@@ -88,15 +88,16 @@ def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, int, float]:
 
 def plan_jobs(family: str, size: str, seed: int, folder: Path, shard=(0, 1),
               domains: list[str] | None = None, splits=SPLITS) -> tuple[list[ChunkJob], list[Path]]:
-    """All chunk jobs of this shard (and of ``domains``) and every part file the complete dataset has."""
+    """All chunk jobs of this shard (and of ``domains``, ``splits``) and every part file the complete
+    dataset has."""
     gen = _make_generator(family)
     check_name("size preset", size, gen.sizes)
     all_domains = {d.name: d for d in gen.domains()}
     chosen = list(all_domains) if domains is None else [check_name("domain", d, all_domains) for d in domains]
     i, n = parse_shard(shard)
     jobs, expected = [], []
-    for split in splits:
-        split_domains = tuple(d for d in chosen if split in all_domains[d].splits)
+    for split in SPLITS:
+        split_domains = tuple(d for d in chosen if split in all_domains[d].splits) if split in splits else ()
         for k, ids in enumerate(gen.chunks(size, split)):
             # the complete dataset has every domain, whatever subset this run makes
             expected += [part_path(folder, d, split, k) for d in all_domains if split in all_domains[d].splits]
@@ -130,8 +131,13 @@ def _drop_damaged_parts(folder: Path, provenance: dict, progress: bool) -> None:
 def generate(family: str, size: str = "default", seed: int = 0, workers: int | None = None,
              shard: str | tuple[int, int] | None = None, cache_dir: str | os.PathLike | None = None,
              domains: list[str] | None = None, folder: str | os.PathLike | None = None,
-             progress: bool = True) -> Path:
-    """Generate (or finish generating) ``family`` at preset ``size``; return the dataset folder."""
+             progress: bool = True, splits: tuple[str, ...] | list[str] = SPLITS) -> Path:
+    """Generate (or finish generating) ``family`` at preset ``size``; return the dataset folder.
+
+    ``domains`` / ``splits`` / ``shard`` restrict what this call makes (e.g. only the test splits, to
+    verify leaderboard entries); the folder is ``complete`` once every part of every domain exists.
+    """
+    splits = tuple(check_name("split", s, SPLITS) for s in splits)
     spec = get_family(family)
     source = spec.source("generated")
     gen = _make_generator(family)
@@ -145,7 +151,7 @@ def generate(family: str, size: str = "default", seed: int = 0, workers: int | N
         print(f"[simshift] removed {len(stale)} temporary file(s) of an interrupted writer in {folder}")
     if old is not None:
         _drop_damaged_parts(folder, old, progress)
-    jobs, expected = plan_jobs(family, size, seed, folder, shard, domains)
+    jobs, expected = plan_jobs(family, size, seed, folder, shard, domains, splits)
     todo = [j for j in jobs if any(not part_path(folder, d, j.split, j.chunk_index).exists() for d in j.domains)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=sum(j.n_events for j in todo), unit="event", desc=f"generate {family}/{size}",

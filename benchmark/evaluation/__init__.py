@@ -1,8 +1,10 @@
-"""Official evaluation: metrics, the evaluator (numpy in, dict out) and the fixed linear probe."""
-from benchmark.evaluation.evaluator import (Evaluator, PredictionError, align, load_predictions,
-                                            save_predictions)
+"""Official evaluation: metrics, the evaluator (numpy in, dict out), prediction files and the fixed
+linear probe."""
+from benchmark.evaluation.evaluator import EVALUATOR_VERSION, Evaluator, align
 from benchmark.evaluation.linear_probe import fit_linear_probe, full_proba
 from benchmark.evaluation.metrics import classification_metrics, robustness_summary
+from benchmark.evaluation.predictions import (SCORE_DTYPE, PredictionArchive, PredictionError, load_predictions,
+                                              read_npz, save_predictions, write_npz)
 
 
 def evaluate_scores(family, truth, predictions, source_domain: str = "nominal") -> dict:
@@ -10,6 +12,6 @@ def evaluate_scores(family, truth, predictions, source_domain: str = "nominal") 
     return Evaluator(family).eval_domains(truth, predictions, source_domain)
 
 
-__all__ = ["Evaluator", "PredictionError", "align", "load_predictions", "save_predictions",
-           "fit_linear_probe", "full_proba", "classification_metrics", "robustness_summary",
-           "evaluate_scores"]
+__all__ = ["EVALUATOR_VERSION", "Evaluator", "PredictionError", "PredictionArchive", "SCORE_DTYPE", "align",
+           "load_predictions", "read_npz", "save_predictions", "write_npz", "fit_linear_probe", "full_proba",
+           "classification_metrics", "robustness_summary", "evaluate_scores"]

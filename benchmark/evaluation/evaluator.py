@@ -10,11 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.registry import FamilySpec, get_family
-from benchmark.evaluation.metrics import classification_metrics, robustness_summary
+from benchmark.evaluation.metrics import as_probabilities, check_labels, check_weights, classification_metrics, robustness_summary
+from benchmark.evaluation.predictions import (PredictionError, as_event_ids, as_scores, load_predictions,
+                                              save_predictions)
 
+#: Version of the scoring rules.  It changes only when the same predictions would get different
+#: scores (a metric definition, the score-reading rule, the summary), never with a package release;
+#: leaderboard entries of different evaluator versions are never ranked together.
+#: 2: scores read at float32, a single binary column is always a probability, agreement undefined
+#: (null) without paired events.
+EVALUATOR_VERSION = "2"
 
-class PredictionError(ValueError):
-    """Predictions that cannot be scored (missing/duplicate ids, NaN, wrong shape, unknown domain)."""
+__all__ = ["EVALUATOR_VERSION", "Evaluator", "PredictionError", "align", "load_predictions", "paired_agreement",
+           "save_predictions"]
 
 
 def _ids_preview(ids) -> str:
@@ -24,26 +32,18 @@ def _ids_preview(ids) -> str:
 
 def align(event_id, values, expected_ids, domain: str, what: str = "scores",
           width: int | None = None) -> np.ndarray:
-    """Reorder ``values`` to ``expected_ids``; refuse missing, duplicate, unknown ids and NaN/inf."""
-    event_id = np.asarray(event_id)
-    values = np.asarray(values)
-    if event_id.ndim != 1 or not np.issubdtype(event_id.dtype, np.integer):
-        raise PredictionError(f"{domain}: event_id must be a 1-D integer array, got dtype {event_id.dtype} "
-                              f"shape {event_id.shape}")
+    """Reorder ``values`` to ``expected_ids``; refuse missing, duplicate, unknown ids, NaN/inf, non-real
+    values and a wrong number of columns."""
+    event_id = as_event_ids(event_id, f"{domain}: event_id")
+    values = as_scores(values, domain, what)
     if values.ndim == 1:
         values = values[:, None]
-    if values.ndim != 2 or len(values) != len(event_id):
+    if len(values) != len(event_id):
         raise PredictionError(f"{domain}: {what} must have shape (N, {width or 'D'}) with N = len(event_id) = "
                               f"{len(event_id)}, got {values.shape}")
     if width is not None and values.shape[1] != width and not (width == 2 and values.shape[1] == 1):
         raise PredictionError(f"{domain}: {what} have {values.shape[1]} columns, expected {width} "
-                              f"(one per class)")
-    if not np.issubdtype(values.dtype, np.number):
-        raise PredictionError(f"{domain}: {what} must be numeric, got dtype {values.dtype}")
-    bad = ~np.isfinite(values).all(axis=1)
-    if bad.any():
-        raise PredictionError(f"{domain}: {int(bad.sum())} events have NaN or inf {what} "
-                              f"(event_id {_ids_preview(event_id[bad])})")
+                              f"(one per class{'; or one: the probability of class 1' if width == 2 else ''})")
     uniq, counts = np.unique(event_id, return_counts=True)
     if (counts > 1).any():
         raise PredictionError(f"{domain}: duplicate event_id {_ids_preview(uniq[counts > 1])}")
@@ -84,18 +84,17 @@ class Evaluator:
     def expected_input_format(self) -> str:
         return (f"==== Expected input format of Evaluator({self.family.name!r})\n"
                 f"{{'y_true': int array (N,), 'y_score': float array (N, {self.num_classes}) "
-                f"(probabilities or logits), 'sample_weight': optional (N,)}}")
+                f"(probabilities or logits; see benchmark.evaluation.metrics), 'sample_weight': optional (N,)}}")
 
     def eval(self, input_dict: dict) -> dict:
         for key in ("y_true", "y_score"):
             if key not in input_dict:
                 raise PredictionError(f"missing key {key!r}. {self.expected_input_format}")
-        y_true = np.asarray(input_dict["y_true"])
+        y_true = check_labels(input_dict["y_true"], self.num_classes, "y_true")
+        weights = check_weights(input_dict.get("sample_weight"), len(y_true))
         ids = np.arange(len(y_true))
-        scores = align(ids, input_dict["y_score"], ids, "input", width=self.num_classes)
-        if y_true.min(initial=0) < 0 or y_true.max(initial=0) >= self.num_classes:
-            raise PredictionError(f"y_true must hold class indices 0..{self.num_classes - 1}")
-        return classification_metrics(y_true, scores, self.num_classes, input_dict.get("sample_weight"))
+        scores = align(ids, input_dict["y_score"], ids, "y_score", width=self.num_classes)
+        return classification_metrics(y_true, scores, self.num_classes, weights)
 
     def eval_domains(self, truth: dict[str, tuple], predictions: dict[str, tuple],
                      source_domain: str = "nominal") -> dict:
@@ -114,8 +113,11 @@ class Evaluator:
         for d in truth:
             ids, labels, *w = truth[d]
             scores = align(predictions[d][0], predictions[d][1], ids, d, width=self.num_classes)
-            per_domain[d] = classification_metrics(labels, scores, self.num_classes, w[0] if w else None)
-            argmax[d] = (np.asarray(ids), np.argmax(scores, axis=1))
+            try:
+                per_domain[d] = classification_metrics(labels, scores, self.num_classes, w[0] if w else None)
+                argmax[d] = (np.asarray(ids), np.argmax(as_probabilities(scores), axis=1))
+            except PredictionError as exc:
+                raise PredictionError(f"{d}: {exc}") from None
         agreement = {}
         if source_domain in argmax:
             for d in argmax:
@@ -126,54 +128,3 @@ class Evaluator:
         summary = robustness_summary(per_domain, self.metric, source_domain, agreement) \
             if source_domain in per_domain else None
         return {"per_domain": per_domain, "summary": summary}
-
-
-def load_predictions(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Read prediction files written by any program.
-
-    ``path`` is a folder of ``<domain>.npz`` / ``<domain>.parquet`` files or a single such file
-    (its stem is the domain).  ``.npz``: arrays ``event_id`` (N,) and ``scores`` (N, C).  Parquet:
-    column ``event_id`` and either a list column ``scores`` or columns ``score_0 .. score_{C-1}``.
-    Never unpickles.
-    """
-    path = Path(path)
-    files = sorted(p for p in path.iterdir() if p.suffix in (".npz", ".parquet")) if path.is_dir() else [path]
-    if not files:
-        raise PredictionError(f"{path}: no .npz or .parquet prediction files")
-    out = {}
-    for f in files:
-        if f.suffix == ".npz":
-            with np.load(f, allow_pickle=False) as z:
-                for key in ("event_id", "scores"):
-                    if key not in z:
-                        raise PredictionError(f"{f}: missing array {key!r} (has {list(z.keys())})")
-                out[f.stem] = (z["event_id"], z["scores"])
-        elif f.suffix == ".parquet":
-            import pandas as pd
-
-            df = pd.read_parquet(f)
-            if "event_id" not in df:
-                raise PredictionError(f"{f}: missing column 'event_id'")
-            if "scores" in df:
-                scores = np.stack(df["scores"].to_numpy())
-            else:
-                cols = sorted((c for c in df.columns if c.startswith("score_")), key=lambda c: int(c[6:]))
-                if not cols:
-                    raise PredictionError(f"{f}: needs a list column 'scores' or columns score_0..score_C-1")
-                scores = df[cols].to_numpy()
-            out[f.stem] = (df["event_id"].to_numpy(), scores)
-        else:
-            raise PredictionError(f"{f}: unsupported prediction file type (use .npz or .parquet)")
-    return out
-
-
-def save_predictions(path: str | Path, event_id, scores) -> Path:
-    """Write one domain's predictions as ``.npz`` (atomic)."""
-    from benchmark.data.writer import atomic_path
-
-    path = Path(path)
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, event_id=np.asarray(event_id, dtype=np.int64),
-                                scores=np.asarray(scores, dtype=np.float32))
-    return path

@@ -1,10 +1,18 @@
 """Metrics: scikit-learn where it has them, with the conventions written down.
 
-Scores
-    ``scores`` is ``(N, C)``.  Rows that are non-negative and sum to 1 are used as probabilities;
-    otherwise the rows are treated as logits and turned into probabilities with a softmax (this
-    only matters for AUC and for the binary signal score, never for accuracy, which uses argmax).
-    A binary family may also give ``(N,)`` or ``(N, 1)``: the score of class 1 (signal).
+Inputs (anything else is refused with a :class:`PredictionError` naming the field, the expected
+form and what was found; nothing is cast silently)
+    ``labels``: 1-D integer class indices ``0 .. C-1`` (not floats, strings or one-hot rows), at least
+    one event.  ``sample_weight``: optional, 1-D, finite, non-negative, positive sum.
+
+Scores (scored at float32, the precision prediction files store)
+    ``(N, C)`` with one column per class: used as probabilities when every value lies in [0, 1] and
+    every row sums to 1 within 1e-5; otherwise the rows are logits and go through a softmax.  The
+    choice is made for the whole array and only matters for AUC and the binary signal score, never for
+    accuracy, which uses the argmax.
+    A binary family may instead give one column, ``(N,)`` or ``(N, 1)``: it is always the probability of
+    class 1 (signal) and must lie in [0, 1] (logits must be given as two columns); class 1 is predicted
+    where it exceeds 0.5.
 
 AUC
     Binary: ``roc_auc_score`` of the class-1 probability.  Multi-class: one-vs-rest macro average,
@@ -24,20 +32,26 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
+from benchmark.evaluation.predictions import PredictionError, as_scores
+
 SIGNAL_EFFICIENCIES = {"rejection_at_30": 0.3, "rejection_at_50": 0.5}
+PROBABILITY_ROW_TOLERANCE = 1e-5
 
 
-def as_probabilities(scores: np.ndarray) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64)
+def as_probabilities(scores, where: str = "scores") -> np.ndarray:
+    """Class probabilities ``(N, C)`` from scores, by the rule in the module docstring."""
+    scores = as_scores(scores, where).astype(np.float64)
     if scores.ndim == 1:
         scores = scores[:, None]
-    if scores.shape[1] == 1:  # a binary class-1 score
+    if scores.shape[1] == 1:  # a binary class-1 probability, never a logit
         s = scores[:, 0]
-        if np.all((s >= 0) & (s <= 1)):
-            return np.stack([1 - s, s], axis=1)
-        p = 1 / (1 + np.exp(-s))
-        return np.stack([1 - p, p], axis=1)
-    if np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1.0, atol=1e-6):
+        if len(s) and (s.min() < 0 or s.max() > 1):
+            raise PredictionError(f"{where}: a single score column is the probability of class 1 and must lie "
+                                  f"in [0, 1]; found values from {s.min():.6g} to {s.max():.6g} (give logits "
+                                  f"as two columns (N, 2), one per class)")
+        return np.stack([1 - s, s], axis=1)
+    if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0, rtol=0,
+                                                             atol=PROBABILITY_ROW_TOLERANCE):
         return scores
     z = scores - scores.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -79,10 +93,52 @@ def background_rejection(labels, signal_score, eps_s: float, sample_weight=None)
     return 1.0 / eps_b
 
 
+def check_labels(labels, num_classes: int, where: str = "labels") -> np.ndarray:
+    """``labels`` as int64 class indices, or a :class:`PredictionError` saying what is wrong."""
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] == num_classes:
+        raise PredictionError(f"{where}: must be 1-D class indices 0..{num_classes - 1}, found shape {arr.shape} "
+                              f"(one-hot rows? pass labels.argmax(axis=1))")
+    if arr.ndim != 1:
+        raise PredictionError(f"{where}: must be 1-D class indices 0..{num_classes - 1}, found shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise PredictionError(f"{where}: must be integer class indices 0..{num_classes - 1}, found dtype "
+                              f"{arr.dtype} (floats are not truncated, strings not looked up)")
+    if len(arr) == 0:
+        raise PredictionError(f"{where}: no events (empty array); a domain needs at least one event")
+    if arr.min() < 0 or arr.max() >= num_classes:
+        raise PredictionError(f"{where}: class indices must lie in 0..{num_classes - 1}, found values from "
+                              f"{arr.min()} to {arr.max()}")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_weights(sample_weight, n: int, where: str = "sample_weight") -> np.ndarray | None:
+    """Event weights as float64 ``(n,)`` (finite, non-negative, positive sum), or ``None``."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "fiu" or w.shape != (n,):
+        raise PredictionError(f"{where}: must be a real 1-D array of {n} weights, found dtype {w.dtype} "
+                              f"shape {w.shape}")
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise PredictionError(f"{where}: weights must be finite, non-negative and not all zero; found min "
+                              f"{np.nanmin(w):.6g}, sum {np.nansum(w):.6g}")
+    return w
+
+
 def classification_metrics(labels, scores, num_classes: int, sample_weight=None) -> dict:
-    """Per-domain metrics dict: accuracy, auc, confusion_matrix, n_events (+ rejections if binary)."""
-    labels = np.asarray(labels, dtype=np.int64)
+    """Per-domain metrics dict: accuracy, auc, confusion_matrix, n_events (+ rejections if binary).
+
+    ``sum_of_weights`` is added when weights other than 1 are used: accuracy is then weighted while
+    the confusion matrix still counts events, so the two are only comparable without it."""
+    labels = check_labels(labels, num_classes)
+    sample_weight = check_weights(sample_weight, len(labels))
     probs = as_probabilities(scores)
+    if probs.shape != (len(labels), num_classes):
+        raise PredictionError(f"scores: expected shape ({len(labels)}, {num_classes}), found {probs.shape}")
+    if sample_weight is not None and np.all(sample_weight == 1):
+        sample_weight = None
     out = {
         "accuracy": accuracy(labels, probs, sample_weight),
         "auc": auc(labels, probs, sample_weight),
@@ -94,12 +150,17 @@ def classification_metrics(labels, scores, num_classes: int, sample_weight=None)
         for key, eff in SIGNAL_EFFICIENCIES.items():
             out[key] = background_rejection(labels, probs[:, 1], eff, sample_weight) \
                 if len(np.unique(labels)) == 2 else float("nan")
+    if sample_weight is not None:
+        out["sum_of_weights"] = float(sample_weight.sum())
     return out
 
 
 def robustness_summary(per_domain: dict[str, dict], metric: str, source_domain: str,
                        agreement: dict[str, float]) -> dict:
-    """Nominal score, mean/worst over shifted domains, drop, spread, agreement with nominal."""
+    """Nominal score, mean/worst over shifted domains, drop, spread, agreement with nominal.
+
+    ``agreement`` holds the domains paired with the source domain (shared event ids); with none it is
+    ``None`` (undefined), not 1."""
     if source_domain not in per_domain:
         raise ValueError(f"the source domain {source_domain!r} must be scored for a robustness summary")
     nominal = per_domain[source_domain][metric]
@@ -119,6 +180,6 @@ def robustness_summary(per_domain: dict[str, dict], metric: str, source_domain: 
         "worst_domain": worst_domain,
         "drop": float(nominal - mean_shifted),
         "spread": float(np.std(values)),
-        "agreement": float(np.mean(list(agreement.values()))) if agreement else 1.0,
+        "agreement": float(np.mean(list(agreement.values()))) if agreement else None,
         "agreement_per_domain": {d: float(v) for d, v in sorted(agreement.items())},
     }

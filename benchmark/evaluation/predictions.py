@@ -153,7 +153,7 @@ def as_scores(scores, where: str, what: str = "scores") -> np.ndarray:
     bad = ~np.isfinite(out)
     if bad.any():
         rows = np.flatnonzero(bad.reshape(len(out), -1).any(axis=1))
-        raise PredictionError(f"{where}: {len(rows)} rows of {what} are NaN, inf or beyond the float32 range "
+        raise PredictionError(f"{where}: {len(rows)} rows of {what} hold NaN or inf (or values beyond float32) "
                               f"(rows {', '.join(str(r) for r in rows[:5])}{', ...' if len(rows) > 5 else ''})")
     return out
 

@@ -103,6 +103,11 @@ def json_default(x):
     return x
 
 
+def json_normal(obj):
+    """``obj`` as it reads back from JSON (tuples -> lists, numpy -> Python numbers): the one conversion."""
+    return json.loads(json.dumps(obj, default=json_default))
+
+
 def _nan_to_none(obj):
     """NaN (an undefined metric, e.g. AUC on a one-class domain) -> ``None``, JSON's null."""
     if isinstance(obj, float) and math.isnan(obj):
@@ -160,7 +165,7 @@ def build_result(*, method: dict, dataset: dict, protocol: str, source_domain: s
     for seed, entry in zip(seeds, per_seed):
         if "seed" in entry and int(entry["seed"]) != seed:
             raise ResultFileError(None, [f"per_seed entry for seed {entry['seed']} given at the place of seed {seed}"])
-        entry = _nan_to_none(json.loads(json.dumps(entry, default=json_default)))  # deep copy, numpy -> plain
+        entry = _nan_to_none(json_normal(entry))  # deep copy, numpy -> plain
         entries.append({"seed": seed, "per_domain": entry["per_domain"], "summary": entry.get("summary") or {}})
     result = {
         "format": FORMAT,
@@ -181,7 +186,7 @@ def build_result(*, method: dict, dataset: dict, protocol: str, source_domain: s
         "wall_time_s": float(wall_time_s),
         "predictions": predictions,
     }
-    result = json.loads(json.dumps(result, default=json_default))
+    result = json_normal(result)
     check_result(result)
     return result
 
@@ -221,6 +226,9 @@ def consistency_errors(result: dict) -> list[str]:
         if sorted(entry["per_domain"]) != sorted(domains):
             errors.append(f"per_seed seed {entry['seed']}: per_domain must have exactly the scored domains "
                           f"{domains}, has {sorted(entry['per_domain'])}")
+    errors += text_errors(result["method"])
+    if not errors:
+        errors += derived_errors(result)
     if not errors and not _close(result["aggregate"], compute_aggregate(result["per_seed"]), 1e-9):
         errors.append("aggregate does not match the per-seed values (it must be the mean and std "
                       "(ddof=1) over seeds; rebuild it with benchmark.results.build_result)")
@@ -230,6 +238,89 @@ def consistency_errors(result: dict) -> list[str]:
                 if rel != prediction_relpath(key.removeprefix("seed"), domain):
                     errors.append(f"predictions.{key}.{domain} is {rel!r}, expected "
                                   f"{prediction_relpath(key.removeprefix('seed'), domain)!r}")
+    return errors
+
+
+#: characters refused in shown text: C0/C1 controls, bidi overrides and isolates, zero-width and other
+#: format characters, line/paragraph separators, surrogates, private use, unassigned (Unicode general
+#: categories Cc, Cf, Cs, Co, Cn, Zl, Zp: https://www.unicode.org/reports/tr44/#General_Category_Values)
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+#: what the official evaluator reports per domain (benchmark.evaluation.metrics.classification_metrics)
+METRIC_KEYS = frozenset({"accuracy", "auc", "rejection_at_30", "rejection_at_50", "confusion_matrix", "n_events",
+                         "sum_of_weights"})
+
+
+def hidden_characters(text: str, allow: str = "") -> list[str]:
+    """The characters of ``text`` that are not visibly printable (as ``U+XXXX NAME``), except ``allow``."""
+    import unicodedata
+
+    bad = sorted({ch for ch in text if ch not in allow and unicodedata.category(ch) in _HIDDEN_CATEGORIES})
+    return [f"U+{ord(ch):04X} {unicodedata.name(ch, unicodedata.category(ch))}" for ch in bad]
+
+
+def text_errors(method: dict) -> list[str]:
+    """Shown text must be printable: no controls, bidi, zero-width or other invisible characters."""
+    errors = []
+    for key, allow in (("name", ""), ("framework", ""), ("description", "\n\t")):
+        bad = hidden_characters(method.get(key, ""), allow)
+        if bad:
+            errors.append(f"method.{key}: only printable characters are allowed; found {', '.join(bad)}")
+    return errors
+
+
+def derived_errors(result: dict) -> list[str]:
+    """Values that follow from others must agree with them: n_events and accuracy with the confusion
+    matrix, n_events across seeds, the summary with per_domain."""
+    from benchmark.evaluation.metrics import robustness_summary
+
+    errors = []
+    for entry in result["per_seed"]:
+        for d, m in entry["per_domain"].items():
+            unknown = sorted(set(m) - METRIC_KEYS)
+            if unknown:
+                errors.append(f"per_seed seed {entry['seed']}: per_domain.{d} has {unknown}, which the official "
+                              f"evaluator does not produce (known: {', '.join(sorted(METRIC_KEYS))})")
+    if errors:
+        return errors
+    n_first = {d: m["n_events"] for d, m in result["per_seed"][0]["per_domain"].items()}
+    for entry in result["per_seed"]:
+        where = f"per_seed seed {entry['seed']}"
+        for d, m in entry["per_domain"].items():
+            if m["n_events"] != n_first[d]:
+                errors.append(f"{where}: per_domain.{d}.n_events = {m['n_events']}, but {n_first[d]} for seed "
+                              f"{result['per_seed'][0]['seed']}: every seed is scored on the same test split")
+            cm = m.get("confusion_matrix")
+            if cm is None:
+                continue
+            arr = np.asarray(cm, dtype=np.int64) if all(isinstance(r, list) for r in cm) else None
+            if arr is None or arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+                errors.append(f"{where}: per_domain.{d}.confusion_matrix must be square (classes x classes)")
+                continue
+            if int(arr.sum()) != m["n_events"]:
+                errors.append(f"{where}: per_domain.{d}.confusion_matrix counts {int(arr.sum())} events, "
+                              f"n_events says {m['n_events']}")
+            elif "sum_of_weights" not in m and abs(np.trace(arr) / arr.sum() - m["accuracy"]) > 1e-9:
+                errors.append(f"{where}: per_domain.{d}.accuracy = {m['accuracy']} but its confusion matrix gives "
+                              f"{np.trace(arr) / arr.sum():.10g}")
+        summary = entry["summary"]
+        metric = summary.get("metric")
+        if metric is None:
+            errors.append(f"{where}: summary.metric is missing (the robustness summary is required)")
+            continue
+        values = {d: m.get(metric) for d, m in entry["per_domain"].items()}
+        lacking = sorted(d for d, v in values.items() if not _is_number(v))
+        if lacking or result["source_domain"] not in values:
+            errors.append(f"{where}: summary.metric {metric!r} has no value in per_domain for {lacking or 'the source'}")
+            continue
+        paired = summary.get("agreement_per_domain") or {}
+        stray = sorted(set(paired) - (set(values) - {result["source_domain"]}))
+        if stray:
+            errors.append(f"{where}: summary.agreement_per_domain names {stray}, not shifted scored domains")
+            continue
+        expected = robustness_summary(entry["per_domain"], metric, result["source_domain"], paired)
+        for key, value in expected.items():
+            if not _close(summary.get(key), value, 1e-9):
+                errors.append(f"{where}: summary.{key} = {summary.get(key)!r}, but per_domain gives {value!r}")
     return errors
 
 
@@ -324,13 +415,11 @@ def _dist_version() -> str | None:
 
 
 def evaluator_version() -> str:
-    """Version of the official evaluator; defaults to the package version when the evaluator does not
-    declare its own (``benchmark.evaluation.EVALUATOR_VERSION``)."""
-    try:
-        from benchmark import evaluation
-    except ImportError:
-        return benchmark_version()
-    return str(getattr(evaluation, "EVALUATOR_VERSION", None) or benchmark_version())
+    """``benchmark.evaluation.EVALUATOR_VERSION``: changes only when scores would change, so a package
+    release does not move entries out of the current tables."""
+    from benchmark.evaluation.evaluator import EVALUATOR_VERSION
+
+    return EVALUATOR_VERSION
 
 
 def describe_hardware(device: str = "cpu") -> dict:

@@ -1,47 +1,34 @@
-"""Submitting a result file to the leaderboard: validate everything, then store it under a safe name.
+"""Submitting a result file to the leaderboard: verify everything, then store it with its predictions.
 
 Checks (every failing one is reported, not just the first):
 
 * the file: at most 5 MB, UTF-8 JSON, no NaN/infinity, valid against ``schema.json``, consistent
-  (seeds, domains, aggregate recomputed from the per-seed values);
+  (seeds, domains, printable names, values derivable from others: ``benchmark.results.io``);
+* the evaluator version is this benchmark's (``benchmark.evaluation.EVALUATOR_VERSION``);
 * the names: family, source, scored domains known to this benchmark; domain parameters equal to the
   registry's; the family's primary metric reported;
 * at least :data:`MIN_SEEDS` seeds;
-* the data: the test-split digest of every scored domain equals the one of the dataset
-  materialised locally (``benchmark.data.provenance.split_digest``), so the entry was computed on
-  exactly this benchmark's data.  Without local data the submission is refused with the command
-  that makes it; there is no way around this check, because an unchecked hash would put results
-  on different test sets into one table;
-* the predictions, when given (a folder, or a ``.zip`` of it, holding ``seed<k>/<domain>.npz``):
-  the official evaluator recomputes every metric from them and the test labels, and each must match
-  the reported value within :data:`METRIC_TOLERANCE`.
+* the data: the test-split digest and event count of every scored domain equal those of the dataset
+  materialised locally, so the entry was computed on exactly this benchmark's data;
+* the predictions, which a leaderboard entry must carry (a folder, or a ``.zip`` of it, holding
+  ``seed<k>/<domain>.npz``; by default the ``predictions/`` folder next to the result file): the
+  official evaluator recomputes every metric from them, in the form they are stored in, and each must
+  match the reported value within :data:`METRIC_TOLERANCE`.  A result without predictions is refused.
 
-A submission is data only: it is parsed as JSON and ``.npz`` arrays are read with
-``allow_pickle=False``; nothing in it is executed, and no path in it is ever used to read or
-write a file (the stored name is derived from validated fields and the content hash).
+Then, holding the store's lock (:mod:`benchmark.results.store`), the result file (byte for byte) and
+its predictions are stored and the pages regenerated.  The same predictions submitted again are the
+same entry.  A submission is data only: JSON is parsed, ``.npz`` arrays are read with
+``allow_pickle=False`` and bounded sizes; nothing in it is executed, and no path in it is used.
 """
 from __future__ import annotations
 
-import io
-import json
 import os
-import re
-import unicodedata
-import zipfile
 from dataclasses import dataclass, field
-from hashlib import sha256
 from pathlib import Path
 
-import numpy as np
-
-from benchmark.results.io import MAX_RESULT_BYTES, ResultFileError, check_result, json_default, parse_result_bytes
-
-MIN_SEEDS = 3
-METRIC_TOLERANCE = 1e-6
-#: a prediction file inside a .zip larger than this (uncompressed) is refused (zip bombs)
-MAX_PREDICTION_MEMBER_BYTES = 2 * 1024 ** 3
-_MEMBER = re.compile(r"^(?:[^/]+/)*seed(-?[0-9]+)/(\w+)\.npz$")
-_MAX_REASONS_PER_SEED = 12
+from benchmark.results.io import MAX_RESULT_BYTES, ResultFileError, check_result, json_normal, parse_result_bytes
+from benchmark.results.store import MIN_SEEDS, locked, prediction_arrays, same_method, store_entry
+from benchmark.results.verify import METRIC_TOLERANCE, data_errors, metric_errors
 
 
 class SubmissionError(ValueError):
@@ -68,8 +55,6 @@ class SubmissionReport:
 
     def __str__(self) -> str:
         lines = [f"{self.result_path}: all checks passed"] + [f"  ok  {c}" for c in self.checks]
-        if not self.metrics_verified:
-            lines.append("  --  metrics not recomputed (no predictions given: pass --predictions <dir>)")
         if self.dry_run:
             lines.append("dry run: nothing stored")
         elif self.already_present:
@@ -78,25 +63,6 @@ class SubmissionReport:
             lines.append(f"stored as {self.stored_path}")
         lines += [f"regenerated {p}" for p in self.pages]
         return "\n".join(lines)
-
-
-def slugify(name: str, max_len: int = 48) -> str:
-    """A file-name-safe ASCII slug of a method name (``"SimCLR (ours)/v2"`` -> ``"simclr-ours-v2"``)."""
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_len].strip("-")
-    return slug or "method"
-
-
-def stored_name(result: dict, content: bytes) -> str:
-    """``<family>__<protocol>__<method slug>__<12 hex of the content sha256>.json``: never a path
-    taken from the file (family and protocol are validated ``^\\w+$`` names)."""
-    return (f"{result['dataset']['family']}__{result['protocol']}__{slugify(result['method']['name'])}"
-            f"__{sha256(content).hexdigest()[:12]}.json")
-
-
-def _json_normal(obj):
-    """``obj`` as it reads back from JSON (tuples -> lists, numpy scalars -> Python numbers)."""
-    return json.loads(json.dumps(obj, default=json_default))
 
 
 def _registry_errors(result: dict):
@@ -119,9 +85,9 @@ def _registry_errors(result: dict):
         if d is not None and d not in known:
             reasons.append(f"{key}: {d!r} is not a domain of {spec.name}/{source.name} (known: {', '.join(known)})")
     for d in result["domains"]:
-        if d in known and result["domain_parameters"].get(d) != _json_normal(source.domain(d).parameters):
+        if d in known and result["domain_parameters"].get(d) != json_normal(source.domain(d).parameters):
             reasons.append(f"domain_parameters.{d} differ from this benchmark's parameters of that domain "
-                           f"({_json_normal(source.domain(d).parameters)})")
+                           f"({json_normal(source.domain(d).parameters)})")
     metric = spec.primary_metric
     for entry in result["per_seed"]:
         lacking = [d for d, m in entry["per_domain"].items() if m.get(metric) is None]
@@ -131,160 +97,37 @@ def _registry_errors(result: dict):
     return reasons, spec
 
 
-def _data_errors(result: dict, cache_dir) -> list[str]:
-    """Compare the recorded test-split digests with the locally materialised dataset's."""
-    from benchmark.data.loader import DatasetNotMaterialised, resolve_folder
-    from benchmark.data.provenance import split_digest
-
-    ds = result["dataset"]
-    try:
-        folder = resolve_folder(ds["family"], ds["source"], ds["size"], cache_dir)
-    except DatasetNotMaterialised as exc:
-        return [f"cannot check the data hashes: {exc}; then submit again"]
-    reasons = []
-    for d in result["domains"]:
-        try:
-            local = split_digest(folder, d, "test")
-        except FileNotFoundError as exc:
-            reasons.append(f"cannot check the test data of domain {d!r}: {exc}")
-            continue
-        if ds["test_sha256"][d] != local:
-            reasons.append(f"dataset.test_sha256.{d} = {ds['test_sha256'][d][:16]}... but this benchmark's test "
-                           f"data of {ds['family']}/{ds['source']}/{ds['size']} domain {d!r} have "
-                           f"{local[:16]}...: the result was computed on other data (another generator "
-                           f"version, seed or size); rerun the method on the data in {folder}")
-    return reasons
-
-
-class _PredictionReader:
-    """Reads ``seed<k>/<domain>.npz`` from a folder (or its ``predictions/`` subfolder) or a ``.zip``.
-
-    Only names this class builds from validated seeds and domains are looked up; nothing is
-    extracted to disk and arrays are loaded with ``allow_pickle=False``.
-    """
-
-    def __init__(self, location: str | os.PathLike):
-        self.location = Path(location)
-        self.zip_members: dict[tuple[str, str], zipfile.ZipInfo] | None = None
-        if self.location.is_dir():
-            sub = self.location / "predictions"
-            self.root = sub if sub.is_dir() and not any(self.location.glob("seed*")) else self.location
-        elif self.location.is_file() and zipfile.is_zipfile(self.location):
-            with zipfile.ZipFile(self.location) as zf:
-                self.zip_members = {}
-                for info in zf.infolist():
-                    m = _MEMBER.match(info.filename)
-                    if m:
-                        self.zip_members[(m.group(1), m.group(2))] = info
-        else:
-            raise FileNotFoundError(f"predictions {self.location}: not a folder or a .zip archive of "
-                                    f"seed<k>/<domain>.npz files")
-
-    def read(self, seed: int, domain: str) -> tuple[np.ndarray, np.ndarray]:
-        if self.zip_members is None:
-            path = self.root / f"seed{seed}" / f"{domain}.npz"
-            if not path.is_file():
-                raise FileNotFoundError(f"missing prediction file {path}")
-            source = path
-            data = None
-        else:
-            info = self.zip_members.get((str(seed), domain))
-            if info is None:
-                raise FileNotFoundError(f"{self.location} has no seed{seed}/{domain}.npz")
-            if info.file_size > MAX_PREDICTION_MEMBER_BYTES:
-                raise ValueError(f"{info.filename} is {info.file_size} bytes uncompressed, more than allowed")
-            with zipfile.ZipFile(self.location) as zf:
-                data = io.BytesIO(zf.read(info))
-            source = f"{self.location}:{info.filename}"
-        try:
-            with np.load(data if data is not None else source, allow_pickle=False) as z:
-                missing = [k for k in ("event_id", "scores") if k not in z.files]
-                if missing:
-                    raise ValueError(f"{source}: missing array(s) {missing} (has {z.files})")
-                return z["event_id"], z["scores"]
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{source}: not a readable .npz file ({exc})") from None
-        except ValueError as exc:
-            if "pickle" in str(exc).lower():
-                raise ValueError(f"{source}: holds Python objects (pickled arrays are refused; "
-                                 f"save plain numeric arrays)") from None
-            raise
-
-
-def _differences(reported, official, where: str) -> list[str]:
-    """Where ``reported`` and the evaluator's ``official`` values differ (numbers: > tolerance)."""
-    if isinstance(official, float) and not np.isfinite(official):
-        official = None  # result files carry undefined metrics as null
-    if isinstance(official, dict):
-        if not isinstance(reported, dict):
-            return [f"{where}: reported {reported!r}, the evaluator gives a mapping"]
-        out = [f"{where}.{k}: reported but not produced by the official evaluator"
-               for k in reported if k not in official]
-        for k, v in official.items():
-            if k not in reported:
-                out.append(f"{where}.{k}: missing (the evaluator gives {v!r})")
-            else:
-                out += _differences(reported[k], v, f"{where}.{k}")
-        return out
-    if isinstance(official, list):
-        if not isinstance(reported, list) or len(reported) != len(official):
-            return [f"{where}: reported {reported!r}, the evaluator gives {official!r}"]
-        return [m for i, (r, o) in enumerate(zip(reported, official)) for m in _differences(r, o, f"{where}[{i}]")]
-    if isinstance(official, (int, float)) and not isinstance(official, bool) \
-            and isinstance(reported, (int, float)) and not isinstance(reported, bool):
-        if abs(reported - official) <= METRIC_TOLERANCE:
-            return []
-        return [f"{where}: reported {reported!r}, recomputed from the predictions {official!r}"]
-    return [] if reported == official else [f"{where}: reported {reported!r}, the evaluator gives {official!r}"]
-
-
-def _prediction_errors(result: dict, location, cache_dir) -> list[str]:
-    """Recompute every seed's metrics from its prediction files with the official evaluator."""
-    from benchmark.data.loader import DatasetNotMaterialised
-    from benchmark.evaluation.evaluator import PredictionError
-    from benchmark.tasks import get_task
+def _read_predictions(result: dict, location) -> tuple[dict | None, list[str]]:
+    """Every seed's and domain's predictions from ``location``, in stored form (or the reasons why not)."""
+    from benchmark.evaluation.predictions import PredictionArchive, PredictionError
 
     try:
-        reader = _PredictionReader(location)
-    except (FileNotFoundError, zipfile.BadZipFile) as exc:
-        return [str(exc)]
-    ds = result["dataset"]
-    try:  # the same task object `run` scored with: it holds the test labels
-        task = get_task(result["protocol"], ds["family"], source=ds["source"], size=ds["size"],
-                        source_domain=result["source_domain"], target_domain=result["target_domain"],
-                        domains=None if result["protocol"] == "domain_shift" else result["domains"],
-                        cache_dir=cache_dir)
-    except (DatasetNotMaterialised, ValueError) as exc:
-        return [f"cannot recompute the metrics: {exc}"]
-    reasons = []
-    for entry in result["per_seed"]:
-        seed = entry["seed"]
-        preds, problems = {}, []
+        archive = PredictionArchive(location)
+    except (PredictionError, OSError) as exc:
+        return None, [str(exc)]
+    preds, reasons = {}, []
+    for seed in result["seeds"]:
+        preds[seed] = {}
         for d in result["domains"]:
             try:
-                preds[d] = reader.read(seed, d)
-            except (FileNotFoundError, ValueError) as exc:
-                problems.append(f"seed {seed}: {exc}")
-        if not problems:
-            try:
-                official = _json_normal(task.evaluate(preds))  # NaN stays NaN here
-            except PredictionError as exc:
-                problems.append(f"seed {seed}: predictions rejected by the evaluator: {exc}")
-            else:
-                problems = _differences(entry["per_domain"], official["per_domain"], f"seed {seed}: per_domain")
-                if official["summary"] is not None:
-                    problems += _differences(entry["summary"], official["summary"], f"seed {seed}: summary")
-        if len(problems) > _MAX_REASONS_PER_SEED:
-            problems = problems[:_MAX_REASONS_PER_SEED] + [
-                f"seed {seed}: ... and {len(problems) - _MAX_REASONS_PER_SEED} more differences"]
-        reasons += problems
-    return reasons
+                preds[seed][d] = archive.read(seed, d)
+            except (PredictionError, OSError) as exc:
+                reasons.append(f"seed {seed}: {exc}")
+    if reasons:
+        return None, reasons
+    try:
+        return prediction_arrays(preds, str(location)), []
+    except PredictionError as exc:
+        return None, [str(exc)]
 
 
 def validate_submission(result_path: str | os.PathLike, predictions: str | os.PathLike | None = None,
-                        cache_dir: str | os.PathLike | None = None) -> tuple[dict, bytes, list[str], bool]:
-    """Run every check; return (result, file bytes, checks passed, metrics verified) or raise
+                        cache_dir: str | os.PathLike | None = None) -> tuple[dict, bytes, list[str], dict]:
+    """Run every check; return (result, file bytes, checks passed, stored prediction arrays) or raise
     :class:`SubmissionError` with every reason."""
+    from benchmark.evaluation.evaluator import EVALUATOR_VERSION
+    from benchmark.results.store import as_predictions
+
     path = Path(result_path)
     if not path.is_file():
         raise SubmissionError(path, [f"no such file: {path}"])
@@ -308,57 +151,74 @@ def validate_submission(result_path: str | os.PathLike, predictions: str | os.Pa
     except ResultFileError as exc:
         raise SubmissionError(path, reasons + exc.reasons,
                               "(names, data hashes and predictions are checked once these are fixed)") from None
-    checks = ["schema, finite values, consistency and aggregate"]
+    checks = ["schema, finite values, consistency, derived values and aggregate"]
     if not reasons:
         checks.append(f"{len(seeds)} seeds")
+    if result["evaluator_version"] != EVALUATOR_VERSION:
+        reasons.append(f"evaluator_version {result['evaluator_version']!r} is not this benchmark's "
+                       f"{EVALUATOR_VERSION!r}: score the predictions again with this version "
+                       f"(`python -m benchmark run` resumes and rescores)")
 
     registry_reasons, spec = _registry_errors(result)
     reasons += registry_reasons
+    data_ok = False
     if spec is not None and not registry_reasons:
         checks.append("family, source, domains and domain parameters known")
-        data_reasons = _data_errors(result, cache_dir)
+        data_reasons = data_errors(result, cache_dir)
         reasons += data_reasons
         if not data_reasons:
-            checks.append("test-split sha256 equal to this benchmark's data")
+            data_ok = True
+            checks.append("test-split sha256 and event counts equal to this benchmark's data")
 
-    verified = False
-    if predictions is None and result.get("predictions") and (path.parent / "predictions").is_dir():
+    if predictions is None and (path.parent / "predictions").is_dir():
         predictions = path.parent / "predictions"
-    if predictions is not None and spec is not None and not registry_reasons:
-        pred_reasons = _prediction_errors(result, predictions, cache_dir)
+    arrays = None
+    if predictions is None:
+        reasons.append("no predictions: a leaderboard entry must carry them (the predictions/ folder `run` writes "
+                       "next to the result file, or --predictions <folder or .zip>), so that its metrics can be "
+                       "recomputed")
+    else:
+        arrays, pred_reasons = _read_predictions(result, predictions)
         reasons += pred_reasons
-        if not pred_reasons:
-            verified = True
-            checks.append(f"metrics recomputed from the predictions in {predictions} match "
-                          f"(tolerance {METRIC_TOLERANCE})")
+        if arrays is not None and data_ok:
+            pred_reasons = metric_errors(result, as_predictions(result, arrays), cache_dir)
+            reasons += pred_reasons
+            if not pred_reasons:
+                checks.append(f"metrics recomputed from the predictions in {predictions} match "
+                              f"(tolerance {METRIC_TOLERANCE})")
     if reasons:
         raise SubmissionError(path, reasons)
-    return result, content, checks, verified
+    return result, content, checks, arrays
 
 
 def submit(result_path: str | os.PathLike, predictions: str | os.PathLike | None = None,
            dry_run: bool = False, leaderboard_dir: str | os.PathLike | None = None,
            cache_dir: str | os.PathLike | None = None) -> SubmissionReport:
-    """Validate a result file and (unless ``dry_run``) store it and regenerate the leaderboard.
+    """Verify a result file and (unless ``dry_run``) store it with its predictions and regenerate the
+    pages, holding the store's lock.
 
-    ``predictions``: folder (or ``.zip``) with ``seed<k>/<domain>.npz``; when omitted, the
-    ``predictions/`` folder next to the result file is used if the result lists predictions.
+    ``predictions``: folder (or ``.zip``) with ``seed<k>/<domain>.npz``; by default the
+    ``predictions/`` folder next to the result file.  ``leaderboard_dir``: by default the working
+    tree's ``leaderboard/`` (:func:`benchmark.results.store.default_leaderboard_dir`).
     Raises :class:`SubmissionError` listing every reason when the file is refused.
     """
-    from benchmark.data.writer import atomic_path
-    from benchmark.leaderboard import default_leaderboard_dir, generate_leaderboard
+    from benchmark.leaderboard import regenerate_pages
+    from benchmark.results.store import default_leaderboard_dir
 
-    result, content, checks, verified = validate_submission(result_path, predictions, cache_dir)
-    report = SubmissionReport(Path(result_path), checks, verified, dry_run)
+    result, content, checks, arrays = validate_submission(result_path, predictions, cache_dir)
+    report = SubmissionReport(Path(result_path), checks, True, dry_run)
     if dry_run:
         return report
     board = Path(leaderboard_dir) if leaderboard_dir is not None else default_leaderboard_dir()
-    target = board / "submissions" / stored_name(result, content)
-    report.stored_path = target
-    if target.exists() and target.read_bytes() == content:
-        report.already_present = True
-    else:
-        with atomic_path(target, suffix=".json") as tmp:
-            tmp.write_bytes(content)
-    report.pages = generate_leaderboard(board)
+    with locked(board):
+        target, existing = store_entry(board, result, content, arrays)
+        report.stored_path = target
+        if existing is not None:
+            if not same_method(existing.result, result):
+                raise SubmissionError(Path(result_path), [
+                    f"the same predictions are already on the leaderboard as {target.name} (method "
+                    f"{existing.result.get('method', {}).get('name')!r}); one run is one entry: to change its "
+                    f"method details, delete {target.name} and its .npz and submit again"])
+            report.already_present = True
+        report.pages = regenerate_pages(board)
     return report

@@ -6,6 +6,8 @@
 ``domain_shift``
     labelled ``<source>/train`` plus UNLABELLED ``<target>/train``; model selection on
     ``<source>/validation`` only; scored on ``<target>/test`` (and ``<source>/test`` for reference).
+    Where the two domains render the same true events (paired), the source and target train sets
+    are disjoint halves of them (by ``event_id`` parity), so no target event has a labelled twin.
 ``linear_probe``
     the method supplies frozen embeddings; the benchmark fits its fixed linear probe
     (:mod:`benchmark.evaluation.linear_probe`) on ``<source>/train``, chooses its regularisation on
@@ -92,6 +94,7 @@ class Task:
                 self.domains.insert(0, self.source_domain)
         self._cache: dict[tuple, EventSet] = {}
         self._truth: dict[str, tuple] = {}
+        self._paired = self.protocol == "domain_shift" and self._target_is_paired()
 
     def __repr__(self) -> str:
         tgt = f" -> {self.target_domain}" if self.target_domain else ""
@@ -114,8 +117,23 @@ class Task:
                                            self.cache_dir, with_labels=with_labels, meta_columns=allowed)
         return self._cache[key]
 
+    def _target_is_paired(self) -> bool:
+        """True if the target train split renders the same true events as the source train split."""
+        ids = [cached_split(self.family.name, d, "train", source=self.source.name, size=self.size,
+                            cache_dir=self.cache_dir).select_columns(["event_id"]).with_format("numpy")[:]["event_id"]
+               for d in (self.source_domain, self.target_domain)]
+        return bool(np.intersect1d(ids[0], ids[1]).size)
+
+    def _disjoint_half(self, events: EventSet, half: int) -> EventSet:
+        """Under ``domain_shift`` with paired domains, source and target train use disjoint halves of the
+        true events (opaque ids are pseudo-random, so their parity is a fair split): otherwise a method
+        could join the unlabelled target events to their labelled source twins by ``event_id``."""
+        if self.protocol != "domain_shift" or not self._paired:
+            return events
+        return events.subset(np.flatnonzero(events.event_id % 2 == half))
+
     def train_data(self) -> EventSet:
-        return self._events(self.source_domain, "train", True)
+        return self._disjoint_half(self._events(self.source_domain, "train", True), 0)
 
     def validation_data(self) -> EventSet:
         return self._events(self.source_domain, "validation", True)
@@ -123,7 +141,7 @@ class Task:
     def unlabelled_data(self) -> dict[str, EventSet]:
         if self.protocol != "domain_shift":
             return {}
-        return {self.target_domain: self._events(self.target_domain, "train", False)}
+        return {self.target_domain: self._disjoint_half(self._events(self.target_domain, "train", False), 1)}
 
     def test_inputs(self) -> dict[str, EventSet]:
         """The unlabelled test split of every scored domain: for ``predict``/``embed`` after ``fit``."""

@@ -10,7 +10,12 @@ An :class:`Algorithm` is an ``nn.Module`` whose ``update(batch)`` returns a dict
   augmentations from ``algorithm.generator`` seeded by ``(seed, e, rank)``, and the global torch RNG
   (dropout, head initialisation) from ``(seed, e, rank)`` as well — so an interrupted run resumed from
   its checkpoint computes exactly what an uninterrupted one would have;
-* Adam (lr, weight decay from :class:`LoopConfig`), device handling (``cpu`` / ``cuda``);
+* the optimiser recipe of :class:`LoopConfig`: AdamW (decoupled weight decay, Loshchilov and Hutter
+  2019, arXiv:1711.05101; no decay on biases and normalisation parameters) or Adam, a learning rate
+  set every step from the global step (linear warm-up, then cosine decay, Loshchilov and Hutter 2017,
+  arXiv:1608.03983; stateless, so a resumed run follows the same schedule), optional gradient
+  clipping; ``algorithm.progress`` (0 -> 1 over training) is set before every update for algorithms
+  with schedules of their own (DANN's gradient-reversal ramp); device handling (``cpu`` / ``cuda``);
 * a tqdm bar per epoch with the running loss and events/s;
 * a checkpoint after every epoch (atomic ``torch.save``: model, optimizer, epoch, best model so far,
   RNG states, history) and resume from it; a checkpoint written with other settings is refused;
@@ -39,7 +44,8 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["Algorithm", "Stream", "LoopConfig", "LoopResult", "fit", "run_inference", "dist_info",
-           "setup_distributed", "resolve_device", "derive_seed", "save_atomic", "to_device", "CheckpointMismatch"]
+           "setup_distributed", "resolve_device", "derive_seed", "save_atomic", "to_device", "CheckpointMismatch",
+           "make_optimizer"]
 
 CHECKPOINT_FORMAT = 1
 
@@ -59,6 +65,7 @@ class Algorithm(nn.Module):
     def __init__(self):
         super().__init__()
         self.generator = torch.Generator()
+        self.progress = 0.0   # fraction of the training done, set by the loop before every update
 
     def update(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -86,17 +93,49 @@ class Stream:
 @dataclass
 class LoopConfig:
     epochs: int
-    lr: float = 1e-4  # the study's Adam learning rate (arXiv:2502.07724 code; reference/methods.md)
+    lr: float = 1e-4  # the study's Adam learning rate (arXiv:2502.07724 code, no_lightning/)
     weight_decay: float = 0.0
     patience: int | None = None   # stop after this many epochs without a better select() score
     min_batch: int = 1            # per-rank batches smaller than this are skipped (contrastive needs 2)
     grad_clip: float | None = None
+    optimizer: str = "adam"       # "adam" (the study's) or "adamw"
+    schedule: str = "constant"    # "constant" or "cosine" (after the warm-up)
+    warmup: float = 0.0           # fraction of all steps with a linear warm-up (0 = none)
+    min_lr_ratio: float = 0.0     # cosine ends at lr * min_lr_ratio
 
     def __post_init__(self):
         if int(self.epochs) < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.lr <= 0:
             raise ValueError(f"the learning rate must be > 0, got {self.lr}")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup is a fraction of the training steps in [0, 1), got {self.warmup}")
+
+    def lr_at(self, step: int, total: int) -> float:
+        """Learning rate of global step ``step`` (0-based) of ``total``: linear warm-up, then constant/cosine."""
+        warm = math.ceil(self.warmup * total)
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        if self.schedule == "constant":
+            return self.lr
+        t = (step - warm) / max(1, total - warm)
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def make_optimizer(params_named, cfg: LoopConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW; with AdamW, biases and normalisation/GRN parameters (ndim <= 1) get no decay."""
+    params = [(n, p) for n, p in params_named if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam([p for _, p in params], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    decay = [p for _, p in params if p.ndim > 1]
+    no_decay = [p for _, p in params if p.ndim <= 1]
+    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay},
+                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 @dataclass
@@ -239,7 +278,7 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
     params = [p for p in algorithm.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(algorithm).__name__} has no trainable parameters")
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(algorithm.named_parameters(), cfg)
     model = algorithm
     if distributed:
         model = nn.parallel.DistributedDataParallel(algorithm, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -277,8 +316,14 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
         model.train()
         sums: dict[str, float] = {}
         n_events, t0 = 0, time.perf_counter()
+        total_steps = len(plan) * int(cfg.epochs)
         bar = _progress(plan, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", enabled=progress and rank == 0)
-        for step in bar:
+        for i_step, step in enumerate(bar):
+            global_step = epoch * len(plan) + i_step
+            lr = cfg.lr_at(global_step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            algorithm.progress = global_step / max(1, total_steps)
             batch = {s.name: to_device(s.make_batch(step[s.name]), dev) for s in streams}
             losses = model(batch)
             if "loss" not in losses:
@@ -294,7 +339,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
             rate = n_events * world / max(time.perf_counter() - t0, 1e-9)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{float(losses['loss']):.4f}", ev_s=f"{rate:.0f}")
-        record = {"epoch": epoch + 1, **{k: v / len(plan) for k, v in sums.items()},
+        record = {"epoch": epoch + 1, **{k: v / len(plan) for k, v in sums.items()}, "lr": lr,
+                  "steps": len(plan), "train_s": time.perf_counter() - t0,
                   "events_per_s": n_events * world / max(time.perf_counter() - t0, 1e-9)}
         if select is not None:
             model.eval()
@@ -309,6 +355,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
                 result.stopped_early = True
         result.history.append(record)
         result.epochs_done = epoch + 1
+        if progress and rank == 0:
+            _log_epoch(desc, record, cfg.epochs)
         if ckpt_path is not None:
             if rank == 0:
                 save_atomic({"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "seed": seed,
@@ -323,6 +371,16 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
         algorithm.load_state_dict(best_state)
     model.eval()
     return result
+
+
+def _log_epoch(desc: str, record: dict, epochs: int) -> None:
+    """One line per epoch: losses, validation score, learning rate, throughput."""
+    keys = [k for k in record if k not in ("epoch", "lr", "steps", "train_s", "events_per_s", "select")]
+    parts = [f"{k} {record[k]:.4f}" for k in keys]
+    if "select" in record:
+        parts.append(f"val {record['select']:.4f}")
+    print(f"[simshift] {desc} epoch {record['epoch']}/{epochs}: " + ", ".join(parts)
+          + f", lr {record['lr']:.2e}, {record['events_per_s']:.0f} ev/s", flush=True)
 
 
 def _progress(items, desc: str, enabled: bool):

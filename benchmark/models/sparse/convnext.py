@@ -162,7 +162,9 @@ class SparseGRN(nn.Module):
     def forward(self, x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
         gx = _scatter_sum(x * x, index, n).clamp_min(1e-12).sqrt()        # (B, C) L2 over sites
         nx = gx / (gx.mean(dim=1, keepdim=True) + self.eps)                  # (B, C)
-        return self.gamma * (x * nx[index]) + self.beta + x
+        # index_select, not nx[index]: the latter's backward (accumulating index_put_) is not
+        # deterministic on CPU with more than one thread (see torch_conv.py)
+        return self.gamma * (x * nx.index_select(0, index)) + self.beta + x
 
 
 class Block(nn.Module):

@@ -22,12 +22,15 @@ contiguous slices, and ONE ``index_add`` into the output:
   each (input site, offset d) with ``(p - d) % s == 0`` feeds output site ``o = (p - d) / s``
   (kernel == stride, the encoder's case: one offset per input, computed directly).
 
-Backward (autograd): GEMM transposes, an ``index_select`` (of ``index_add``) and an accumulating
-``index_put_`` (of the gather), which PyTorch runs serially on CPU
-(``aten/src/ATen/native/cpu/IndexKernel.cpp``: accumulate -> serial execution); CPU ``index_add_``
-is deterministic too (the PyTorch reproducibility notes list only its CUDA version). Every op is
-therefore bit-for-bit reproducible at any thread count, while the GEMMs still use every thread
-(``tests/test_models.py`` runs the encoder and a short training at two threads). Cross-correlation convention and output site set are those of ``torch.nn.functional.conv3d``
+Backward (autograd): GEMM transposes, an ``index_select`` (of the ``index_add``) and an
+``index_add_`` (of the ``index_select`` gather). Gathers are written as ``index_select``, never as
+``x[idx]``: the backward of advanced indexing is an accumulating ``index_put_``, which on CPU gave
+different sums from call to call at two threads (measured: max |delta| 2e-6 for 200k rows into 30k),
+while ``index_add_`` and ``scatter_add_`` were bit-identical (the PyTorch reproducibility notes list
+only their CUDA versions as non-deterministic). Every op is therefore reproducible at a given thread
+count, while the GEMMs still use every thread (``tests/test_models.py`` runs the encoder and a
+short training at two threads). Across thread counts results agree to float rounding (~1e-6
+relative), not bit for bit: the GEMM kernels block differently. Cross-correlation convention and output site set are those of ``torch.nn.functional.conv3d``
 (padding k//2 for submanifold, 0 for strided), which ``tests/test_models.py`` checks.
 """
 from __future__ import annotations
@@ -145,12 +148,10 @@ def sparse_conv(feats: torch.Tensor, rb: Rulebook, weight: torch.Tensor) -> torc
     """out[dst] += f[src] @ W_d^T over the rulebook's offsets d; weight (C_out, k, k, k, C_in)."""
     c_out = weight.shape[0]
     w = weight.reshape(c_out, -1, weight.shape[-1])                          # (C_out, K, C_in)
-    gathered = feats[rb.src]                                                 # one gather
-    parts, a = [], 0
-    for d, n in enumerate(rb.counts):
-        if n:
-            parts.append(gathered[a:a + n] @ w[:, d].T)
-        a += n
+    # one gather (index_select: its backward is index_add_, deterministic on CPU, whereas the backward of
+    # feats[idx] is an accumulating index_put_, which is not at 2 threads); split's backward is one cat
+    chunks = feats.index_select(0, rb.src).split(rb.counts)
+    parts = [x @ w[:, d].T for d, x in enumerate(chunks) if x.shape[0]]
     out = feats @ w[:, rb.centre].T if rb.centre is not None else feats.new_zeros((rb.n_out, c_out))
     if parts:
         out = out.index_add(0, rb.dst, torch.cat(parts))                     # one scatter-add

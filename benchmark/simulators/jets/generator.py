@@ -154,6 +154,8 @@ class JetsGenerator(Generator):
         "default": {"train": 2000, "validation": 500, "test": 1000},
         # the published reference dataset's split sizes [S1]
         "full": {"train": 1_211_000, "validation": 403_000, "test": 404_000},
+        # learning curves (benchmarks/learning_curves.py; generate with --domains nominal)
+        "large": {"train": 12_000, "validation": 2000, "test": 4000},
     }
     #: ~10-20 s of single-core work per chunk (nominal + the smaller variants), see VALIDATION.md
     chunk_size = 250

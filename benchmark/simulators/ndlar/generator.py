@@ -90,7 +90,9 @@ class NDLArGenerator(Generator):
     version = "2.0"  # 1.1: delta rays above 2 MeV; 2.0: class drawn per event, opaque event ids, shuffled rows
     # default: all domains in about 3 minutes on 2 cores (see VALIDATION.md for the measurement)
     sizes = {"default": {"train": 4000, "validation": 1000, "test": 1000},
-             "full": {"train": 200_000, "validation": 50_000, "test": 50_000}}
+             "full": {"train": 200_000, "validation": 50_000, "test": 50_000},
+             # learning curves (benchmarks/learning_curves.py; generate with --domains nominal)
+             "large": {"train": 30_000, "validation": 3000, "test": 3000}}
     chunk_size = 250
 
     def __init__(self, pixel_pitch_cm: float = C.PIXEL_PITCH_CM, recombination: str = "birks", n_sub: int = 1):

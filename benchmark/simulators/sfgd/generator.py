@@ -53,6 +53,8 @@ class SFGDGenerator(Generator):
         "default": {"train": 2000, "validation": 500, "test": 1000},
         # the study capped 320k / 80k / 400k events per class; this is a quarter of that per class
         "full": {"train": 320_000, "validation": 80_000, "test": 100_000},
+        # learning curves (benchmarks/learning_curves.py; generate with --domains nominal)
+        "large": {"train": 40_000, "validation": 4000, "test": 4000},
     }
     chunk_size = 200
 

@@ -1,0 +1,73 @@
+"""Training defaults of the PyTorch baselines: ONE table per model size and family.
+
+In the spirit of DomainBed's ``hparams_registry`` (Gulrajani and Lopez-Paz 2021, arXiv:2007.01434):
+every baseline starts from the defaults of its family at the run's model size, and its
+``method.yaml`` holds only what differs for that method (e.g. the contrastive methods' longer
+pre-training). Resolution order, last wins::
+
+    TRAINING["_all"] -> TRAINING[family] -> method.yaml config -> method.yaml per_family[family]
+
+where every value may be ``{default: a, full: b}`` and is read at the run's *model* size
+(:func:`resolve_sized`), which the runner chooses independently of the data size.
+
+``full`` is the original study's recipe (arXiv:2502.07724, code radiradev/contrastive-neutrino
+``no_lightning/``: Adam, lr 1e-4, no decay, batch 672 ND-LAr / 512 cubes, the study's encoder) and
+JetCLR's for jets (arXiv:2108.04253, code bmdillon/JetCLR @90b02f9: lr 5e-5, batch 128).
+``default`` is the CPU recipe chosen from the learning curves (``benchmarks/learning_curves.py``,
+docs/learning_curves.md): AdamW with weight decay 0.05, 5 % linear warm-up then cosine decay,
+gradient clipping at 1, model selection (best epoch) on the source validation split with patience.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["TRAINING", "SIZES", "resolve_sized", "training_defaults"]
+
+SIZES = ("default", "full")
+
+
+def _sz(default, full):
+    return {"default": default, "full": full}
+
+
+TRAINING: dict[str, dict[str, Any]] = {
+    "_all": {
+        "epochs": _sz(12, 40),                  # study: 30-40 (classifier, augmented classifier)
+        "batch_size": _sz(64, 672),             # study: 672 (ND-LAr)
+        "lr": _sz(1e-3, 1e-4),                  # study: Adam 1e-4
+        "optimizer": _sz("adamw", "adam"),
+        "weight_decay": _sz(0.05, 0.0),
+        "schedule": _sz("cosine", "constant"),
+        "warmup": _sz(0.05, 0.0),
+        "grad_clip": _sz(1.0, None),
+        "patience": _sz(4, None),
+        "encoder_size": _sz("default", "full"),
+        "max_train_events": None,              # None: the whole train split (--max-train-events N caps it)
+        "eval_batch_size": 512,
+    },
+    "sfgd": {
+        "batch_size": _sz(64, 512),             # study: 512 for the cube detector
+    },
+    "ndlar": {
+        "epochs": _sz(10, 40),
+    },
+    "jets": {
+        "batch_size": _sz(128, 128),            # JetCLR: batch 128
+        "lr": _sz(1e-3, 5e-5),                  # JetCLR: Adam 5e-5
+    },
+}
+
+
+def resolve_sized(value, size: str):
+    """``{default: a, full: b}`` -> the value at ``size`` (``default`` if ``size`` is missing); others as is."""
+    if isinstance(value, dict) and "default" in value and set(value) <= set(SIZES):
+        return value.get(size, value["default"])
+    return value
+
+
+def training_defaults(family: str, model_size: str = "default") -> dict[str, Any]:
+    """The family's training defaults at ``model_size`` (families without an entry get ``_all``)."""
+    if model_size not in SIZES:
+        raise ValueError(f"unknown model size {model_size!r}; choose one of {SIZES}")
+    merged = {**TRAINING["_all"], **TRAINING.get(family, {})}
+    return {k: resolve_sized(v, model_size) for k, v in merged.items()}
