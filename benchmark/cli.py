@@ -1,4 +1,4 @@
-"""``python -m benchmark``: list, info, generate, fetch, run, evaluate, submit, leaderboard, card.
+"""``python -m benchmark``: list, info, generate, release, fetch, run, evaluate, submit, leaderboard, card.
 
 Every sub-command has ``--help``.  Wrong names (family, domain, protocol, method, split) end with
 an error that lists the valid ones; errors are printed as one clear message, not a traceback
@@ -90,18 +90,42 @@ def cmd_info(args) -> int:
 def cmd_generate(args) -> int:
     from benchmark.data.materialise import generate
 
+    from benchmark.data.release import compare_with_release
+
     folder = generate(args.family, size=args.size, seed=args.seed, workers=args.workers, shard=args.shard,
-                      cache_dir=args.cache_dir, domains=args.domains, progress=not args.quiet)
+                      cache_dir=args.cache_dir, domains=args.domains, progress=not args.quiet,
+                      splits=args.splits or ("train", "validation", "test"))
     prov = json.loads((folder / "provenance.json").read_text())
     print(f"{args.family}: {folder} (complete: {prov['complete']}; "
           f"{sum(sum(s.values()) for s in prov['events'].values())} events over {len(prov['events'])} domains)")
+    same = compare_with_release(folder, args.family, args.size, args.seed, str(prov.get("version")))
+    if same:
+        print(same)
     print(f'load with: datasets.load_dataset("{folder}", "nominal")')
+    return 0
+
+
+def cmd_release(args) -> int:
+    from benchmark.data.release import make_release
+
+    path = make_release(args.family, size=args.size, out=args.out, cache_dir=args.cache_dir, base_url=args.base_url)
+    manifest = json.loads(path.read_text())
+    total = sum(f["bytes"] for f in manifest["files"])
+    print(f"{args.family}/{args.size}: release of {len(manifest['files'])} files ({total / 1e6:.1f} MB) in "
+          f"{path.parent}; manifest {path}")
     return 0
 
 
 def cmd_fetch(args) -> int:
     from benchmark.sources.base import fetch
 
+    if args.source == "release":
+        from benchmark.data.release import fetch_release
+
+        folder = fetch_release(args.family, size=args.size or "default", cache_dir=args.cache_dir,
+                               base_url=args.base_url, local_dir=args.local_dir, progress=not args.quiet)
+        print(f"{args.family}/release -> {folder} (the same folder `generate` makes)")
+        return 0
     options = {k: v for k, v in (("max_jets", args.max_jets), ("max_files", args.max_files)) if v is not None}
     folder = fetch(args.family, args.source, cache_dir=args.cache_dir, local_dir=args.local_dir,
                    progress=not args.quiet, **options)
@@ -145,6 +169,12 @@ def cmd_submit(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
+    if args.check:
+        from benchmark.leaderboard import check_leaderboard
+
+        done = check_leaderboard(args.leaderboard_dir, cache_dir=args.cache_dir)
+        print(f"leaderboard check passed ({len(done)} checks)")
+        return 0
     from benchmark.leaderboard import generate_leaderboard
 
     for path in generate_leaderboard(args.leaderboard_dir):
@@ -202,12 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     sp.add_argument("--shard", default=None, help="i/N: generate only chunks k with k %% N == i")
     sp.add_argument("--domains", nargs="+", help="only these domains (default: all)")
+    sp.add_argument("--splits", nargs="+", choices=["train", "validation", "test"],
+                    help="only these splits (default: all)")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    cache(sp)
+
+    sp = add("release", cmd_release, "write a complete generated dataset as a release folder with its manifest")
+    sp.add_argument("family")
+    sp.add_argument("--size", default="default")
+    sp.add_argument("--out", help="release folder (new or empty; default simshift-<family>-<size>)")
+    sp.add_argument("--base-url", help="where the release will be served from (recorded in the manifest)")
     cache(sp)
 
     sp = add("fetch", cmd_fetch, "download (or ingest) a published source and convert it")
     sp.add_argument("family")
-    sp.add_argument("--source", required=True, help="published source name (see `list`)")
+    sp.add_argument("--source", required=True,
+                    help="published source name (see `list`), or `release` for SimShift's standard release")
+    sp.add_argument("--size", help="release size (with --source release; default: default)")
+    sp.add_argument("--base-url", help=f"release location (with --source release; default: the manifest's, "
+                                       f"or $SIMSHIFT_MIRROR)")
     sp.add_argument("--local-dir", help="folder holding files you already downloaded (checked, then ingested)")
     sp.add_argument("--max-jets", type=int, help="convert at most this many jets per split/domain")
     sp.add_argument("--max-files", type=int, help="download at most this many files per domain")
@@ -251,10 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("result")
     sp.add_argument("--predictions", help="predictions folder to recompute the metrics from")
     sp.add_argument("--dry-run", action="store_true", help="validate only, store nothing")
-    sp.add_argument("--leaderboard-dir", default=str(REPO_ROOT / "leaderboard"))
+    sp.add_argument("--leaderboard-dir", help="default: leaderboard/ of the working tree (current folder or above)")
 
     sp = add("leaderboard", cmd_leaderboard, "regenerate leaderboard/README.md and index.html from submissions")
-    sp.add_argument("--leaderboard-dir", default=str(REPO_ROOT / "leaderboard"))
+    sp.add_argument("--leaderboard-dir", help="default: leaderboard/ of the working tree (current folder or above)")
+    sp.add_argument("--check", action="store_true",
+                    help="write nothing: re-verify every stored entry from its predictions against the data "
+                         "(generating it if missing) and compare the regenerated pages with the committed ones")
+    cache(sp)
 
     sp = add("card", cmd_card, "render a family's dataset card into datasets/<family>/README.md")
     sp.add_argument("family")

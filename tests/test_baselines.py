@@ -75,17 +75,43 @@ def _state(method) -> dict:
     return {k: v.clone() for k, v in method.model.state_dict().items()}
 
 
-def test_checkpoint_resume_continues_from_the_saved_epoch(toy_cache, tmp_path):
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_checkpoint_resume_continues_from_the_saved_epoch(toy_cache, tmp_path, monkeypatch, threads):
+    """An interrupted run resumed from its checkpoint computes what an uninterrupted one computes, with
+    the default recipe (AdamW, warm-up + cosine schedule) and at 2 CPU threads too (issue 13)."""
+    torch.set_num_threads(threads)
     task = get_task("robustness", "toy", cache_dir=toy_cache)
     data = task.method_data()
     straight = _classifier(tmp_path / "a", epochs=3)
+    assert straight.cfg["optimizer"] == "adamw" and straight.cfg["schedule"] == "cosine"
     straight.fit(data)
     assert straight.history.start_epoch == 0 and straight.history.epochs_done == 3
-    acc = task.evaluate({d: (ev.event_id, straight.predict(ev)) for d, ev in data.test.items()})
+    test = task.test_inputs()   # test inputs reach a method only through predict/embed, after fit
+    acc = task.evaluate({d: (ev.event_id, straight.predict(ev)) for d, ev in test.items()})
     assert acc["per_domain"]["nominal"]["accuracy"] > 0.6, "no better than chance (1/3): the classifier did not learn"
 
-    first = _classifier(tmp_path / "b", epochs=1)  # "interrupted" after epoch 1
-    first.fit(data)
+    # interrupted during epoch 2 (after epoch 1's checkpoint was written)
+    first = _classifier(tmp_path / "b", epochs=3)
+    calls = []
+    real = first._selector
+
+    def interrupting(score_fn, validation):
+        sel = real(score_fn, validation)
+
+        def select():
+            calls.append(1)
+            if len(calls) == 2:
+                raise _Interrupt
+            return sel()
+        return select
+
+    monkeypatch.setattr(first, "_selector", interrupting)
+    with pytest.raises(_Interrupt):
+        first.fit(data)
     ckpt = torch.load(tmp_path / "b/classifier.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
     resumed = _classifier(tmp_path / "b", epochs=3)
@@ -98,7 +124,7 @@ def test_checkpoint_resume_continues_from_the_saved_epoch(toy_cache, tmp_path):
     last_a = torch.load(tmp_path / "a/classifier.pt", weights_only=True)["model"]
     last_b = torch.load(tmp_path / "b/classifier.pt", weights_only=True)["model"]
     assert all(torch.equal(last_a[k], last_b[k]) for k in last_a)
-    np.testing.assert_array_equal(straight.predict(data.test["shifted"]), resumed.predict(data.test["shifted"]))
+    np.testing.assert_array_equal(straight.predict(test["shifted"]), resumed.predict(test["shifted"]))
 
     # a finished checkpoint is loaded, not retrained; other settings are refused
     again = _classifier(tmp_path / "b", epochs=3)
@@ -121,18 +147,19 @@ def test_model_selection_keeps_the_best_validation_epoch(toy_cache, tmp_path):
 
 
 def test_contrastive_resumes_pretraining_and_probe_stage(toy_cache, tmp_path):
-    data = get_task("domain_shift", "toy", target_domain="shifted", cache_dir=toy_cache).method_data()
+    task = get_task("domain_shift", "toy", target_domain="shifted", cache_dir=toy_cache)
+    data, test = task.method_data(), task.test_inputs()
     ctx = dict(family=get_family("toy"), protocol="domain_shift", seed=3, workdir=tmp_path, progress=False)
     seed_everything(3)
-    m = Contrastive({"alpha": 0.5, "batch_size": 16, "finetune_epochs": 2}, RunContext(**ctx))
+    m = Contrastive({"alpha": 0.5, "batch_size": 16, "epochs": 2, "finetune_epochs": 2}, RunContext(**ctx))
     m.fit(data)
     assert (tmp_path / "pretrain.pt").exists() and (tmp_path / "finetune.pt").exists()
-    probs = m.predict(data.test["shifted"])
+    probs = m.predict(test["shifted"])
     seed_everything(3)
-    m2 = Contrastive({"alpha": 0.5, "batch_size": 16, "finetune_epochs": 2}, RunContext(**ctx))
+    m2 = Contrastive({"alpha": 0.5, "batch_size": 16, "epochs": 2, "finetune_epochs": 2}, RunContext(**ctx))
     m2.fit(data)  # both stages come from their checkpoints
-    assert m2.pretrain_history.start_epoch == 1 and m2.finetune_history.start_epoch == 2
-    np.testing.assert_allclose(m2.predict(data.test["shifted"]), probs, rtol=1e-6)
+    assert m2.pretrain_history.start_epoch == 2 and m2.finetune_history.start_epoch == 2
+    np.testing.assert_allclose(m2.predict(test["shifted"]), probs, rtol=1e-6)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
 
 

@@ -148,5 +148,5 @@ def test_prediction_files_npz_and_parquet_roundtrip(tmp_path):
     out = Evaluator(BINARY).eval_domains(_truth(), preds)
     assert out["per_domain"]["shifted"]["auc"] == pytest.approx(14 / 16)
     np.savez(tmp_path / "bad.npz", ids=ids)
-    with pytest.raises(PredictionError, match="missing array 'event_id'"):
+    with pytest.raises(PredictionError, match=r"missing array\(s\) \['event_id', 'scores'\]"):
         load_predictions(tmp_path / "bad.npz")

@@ -11,7 +11,8 @@ from benchmark.data.registry import get_family
 from benchmark.evaluation.metrics import robustness_summary
 from benchmark.leaderboard import generate_leaderboard, parameter_curves
 from benchmark.results import ResultFileError, build_result, write_result
-from benchmark.results.submit import stored_name
+from benchmark.evaluation import write_npz
+from benchmark.results.store import entry_key, prediction_arrays, stored_stem
 
 FAMILY_NAME = "toy"  # tests/toyfamily.py, registered by conftest.py
 DOMAINS = ("nominal", "shifted", "scan_2")
@@ -29,7 +30,8 @@ def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: 
         if protocol == "domain_shift":  # scored on the source and the target domain
             del acc["scan_2"]
         per_domain = {d: {"accuracy": a, "n_events": 30} for d, a in acc.items()}
-        summary = robustness_summary(per_domain, "accuracy", "nominal", {"shifted": 0.9, "scan_2": 0.8})
+        paired = {d: a for d, a in (("shifted", 0.9), ("scan_2", 0.8)) if d in per_domain}
+        summary = robustness_summary(per_domain, "accuracy", "nominal", paired)
         per_seed.append({"per_domain": per_domain, "summary": summary})
     result = build_result(
         method={"name": name, "description": "desc", "code_url": "https://example.org/" + name.replace(" ", "-"),
@@ -41,10 +43,21 @@ def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: 
         per_seed=per_seed, hardware={"cpu": "test", "gpu": None, "torch": None}, wall_time_s=1.0)
     if evaluator is not None:
         result["evaluator_version"] = evaluator
-    tmp = board / "tmp.json"
-    write_result(tmp, result)
-    target = board / "submissions" / stored_name(result, tmp.read_bytes())
-    tmp.replace(target)
+    return store(board, result)
+
+
+def store(board: Path, result: dict) -> Path:
+    """Put ``result`` in the store as ``submit`` would, with placeholder predictions (30 events per
+    domain): page generation checks their shape and name, only ``--check`` recomputes metrics."""
+    import numpy as np
+
+    rng = np.random.default_rng(list(result["method"]["name"].encode()))
+    preds = {s: {d: (np.arange(30) + 1000 * i, rng.random((30, 3)).astype(np.float32))
+                 for i, d in enumerate(result["domains"])} for s in result["seeds"]}
+    arrays = prediction_arrays(preds)
+    target = board / "submissions" / f"{stored_stem(result, entry_key(result, arrays))}.json"
+    write_npz(target.with_suffix(".npz"), arrays)
+    write_result(target, result)
     return target
 
 
@@ -172,6 +185,7 @@ def test_invalid_stored_file_is_refused_by_name(board):
 def test_stored_file_under_another_name_is_refused(board):
     path = synthetic(board, "Alpha", nominal=0.8, shifted=0.7)
     path.rename(board / "submissions" / "alpha.json")
+    path.with_suffix(".npz").rename(board / "submissions" / "alpha.npz")
     with pytest.raises(ResultFileError, match=f"alpha.json: must be named {path.name}"):
         generate_leaderboard(board)
 

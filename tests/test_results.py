@@ -216,21 +216,22 @@ def test_predictions_as_zip_are_checked(run_dir, tiny_data, tmp_path):
             zf.write(f, f.relative_to(run_dir.parent).as_posix())
     assert submit(run_dir, predictions=archive, dry_run=True, cache_dir=tiny_data[0]).metrics_verified
     # a wrong metric is caught through the archive as well
-    edit(run_dir, lambda r: r["per_seed"][2]["per_domain"]["scan_2"].update(accuracy=0.123))
+    edit(run_dir, lambda r: r["per_seed"][2]["per_domain"]["scan_2"].update(auc=0.123))
     reasons = refused(run_dir, predictions=archive, cache_dir=tiny_data[0])
-    assert any("seed 2: per_domain.scan_2.accuracy: reported 0.123" in r for r in reasons)
+    assert any("seed 2: per_domain.scan_2.auc: reported 0.123" in r for r in reasons)
 
 
 def test_metrics_that_do_not_match_the_predictions_are_refused(run_dir, tiny_data):
+    """Values no other field determines (AUC) are checked against the predictions themselves."""
     def change(r):
         m = r["per_seed"][1]["per_domain"]["shifted"]
-        m["accuracy"] = round(m["accuracy"] + 0.01, 6)
-        r["per_seed"][0]["summary"]["mean_shifted"] += 1e-3
+        m["auc"] = round(m["auc"] + 0.01, 6)
+        r["per_seed"][0]["per_domain"]["nominal"]["auc"] -= 1e-3
 
     edit(run_dir, change)
     reasons = refused(run_dir, cache_dir=tiny_data[0])  # predictions/ next to the file is used
-    assert any(r.startswith("seed 1: per_domain.shifted.accuracy: reported") for r in reasons)
-    assert any(r.startswith("seed 0: summary.mean_shifted: reported") for r in reasons)
+    assert any(r.startswith("seed 1: per_domain.shifted.auc: reported") for r in reasons)
+    assert any(r.startswith("seed 0: per_domain.nominal.auc: reported") for r in reasons)
     assert len(reasons) == 2
 
 
@@ -311,6 +312,10 @@ def test_unknown_names_and_wrong_domain_parameters_are_refused(run_dir, tiny_dat
         for block in (r["per_seed"][0]["per_domain"], r["per_seed"][1]["per_domain"], r["per_seed"][2]["per_domain"],
                       r["dataset"]["test_sha256"], r["domain_parameters"]):
             block["scan_9"] = block.pop("scan_2")
+        for e in r["per_seed"]:
+            paired = e["summary"]["agreement_per_domain"]
+            paired["scan_9"] = paired.pop("scan_2")
+            e["summary"]["agreement_per_domain"] = dict(sorted(paired.items()))
         r["domains"] = ["nominal", "shifted", "scan_9"]
         r["domain_parameters"]["shifted"] = {"gain": 0.7}
 

@@ -117,11 +117,20 @@ def ingest(remote: RemoteFile, dest_dir: Path, local_dir: str | os.PathLike) -> 
     dest_dir.mkdir(parents=True, exist_ok=True)
     if dest.exists() and matches(dest, remote):
         return dest
-    tmp = dest.with_name(f".{dest.name}.ingest")
+    # The cached copy may be a hard link to the user's file (no second copy of gigabytes), so nothing
+    # may ever open a path that could be such a link for writing: a temporary name left by an
+    # interrupted ingest is unlinked (which never touches the user's data), and a copy goes to a fresh
+    # file made by atomic_path, never onto an existing name.
+    from benchmark.data.writer import atomic_path
+
+    tmp = dest.with_name(f".{dest.name}.ingest.tmp")
+    tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
+    except OSError:  # another file system, or links not allowed: copy
+        with atomic_path(dest) as fresh:
+            shutil.copyfile(src, fresh)
+        return dest
     os.replace(tmp, dest)
     return dest
 

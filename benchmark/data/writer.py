@@ -29,6 +29,8 @@ from benchmark.data.ids import id_key, make_opaque
 from benchmark.data.registry import ColumnSpec, DomainSpec, FamilySpec, SourceSpec
 
 PROVENANCE = "provenance.json"
+#: per-file (size, mtime) -> hash cache of :meth:`DatasetWriter.finalize`; machine-specific, so hidden
+STAT_CACHE = ".stat_cache.json"
 
 
 @contextlib.contextmanager
@@ -214,7 +216,9 @@ class DatasetWriter:
                  info: dict[str, Any] | None = None):
         self.folder = Path(folder)
         self.family, self.source = family, source
-        self.info = dict(info or {})
+        # key order normalised: the card and provenance of the same data are the same bytes whether the
+        # settings came from a generator or from a release manifest
+        self.info = json.loads(json.dumps(dict(info or {}), sort_keys=True, default=str))
         if "version" not in self.info:
             raise ValueError("DatasetWriter needs info['version'] (the data version keys the event ids)")
         self.id_key = id_key(family.name, source.name, str(self.info["version"]), self.info.get("seed"))
@@ -280,18 +284,24 @@ class DatasetWriter:
         expected parts are all present, so ``datasets.load_dataset`` works on a partial folder for
         what it holds.
         """
-        old = self.existing_provenance() or {}
-        old_files = old.get("files", {})
-        files = {}
+        # file stats live in a hidden cache, not in provenance.json, so that the provenance of the same
+        # data is the same bytes on every machine (a fetched release equals a local generation)
+        cache_path = self.folder / STAT_CACHE
+        try:
+            stat_cache = json.loads(cache_path.read_text())
+        except (OSError, ValueError):
+            stat_cache = {}
+        files, new_cache = {}, {}
         for path in sorted(p for p in (self.folder / "data").glob("*/*.h5") if not is_temporary(p)):
             rel = path.relative_to(self.folder).as_posix()
             stat = path.stat()
-            prev = old_files.get(rel)
-            if prev and prev.get("bytes") == stat.st_size and prev.get("mtime_ns") == stat.st_mtime_ns:
-                files[rel] = prev  # unchanged since it was hashed
-                continue
-            files[rel] = {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": part_events(path),
-                          "mtime_ns": stat.st_mtime_ns}
+            prev = stat_cache.get(rel)
+            if prev and prev["bytes"] == stat.st_size and prev["mtime_ns"] == stat.st_mtime_ns:
+                files[rel] = prev["record"]  # unchanged since it was hashed
+            else:
+                files[rel] = {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": part_events(path)}
+            new_cache[rel] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "record": files[rel]}
+        write_text_atomic(cache_path, json.dumps(new_cache, sort_keys=True) + "\n")
         missing = [] if expected_parts is None else [p.relative_to(self.folder).as_posix()
                                                      for p in expected_parts if not p.exists()]
         counts: dict[str, dict[str, int]] = {}

@@ -102,7 +102,7 @@ class PhysicsFeatureLinear(Method):
         self.model, self.info = fit_linear_probe(
             physics_features(data.train), data.train.labels, physics_features(data.validation),
             data.validation.labels, data.num_classes, data.family.primary_metric,
-            sample_weight=data.train.meta.get("weight"))
+            sample_weight=(getattr(data.train, "meta", None) or {}).get("weight"))
 
     def predict(self, events: EventSet) -> np.ndarray:
         return full_proba(self.model, physics_features(events), self.context.family.num_classes)

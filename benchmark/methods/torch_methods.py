@@ -24,13 +24,22 @@ eta/phi relative to the pT-weighted centroid as JetCLR's rotations assume, pT ke
 divides by 600 GeV itself) and are padded/truncated to the ``max_constituents`` hardest constituents
 (JetCLR keeps 50).
 
-Config keys (``method.yaml``; values may be ``{default: a, full: b}``) are listed in ``COMMON`` and each
-class's ``EXTRA``; ``per_family: {<family>: {key: value or {default:, full:}}}`` overrides keys for one
-family (e.g. JetCLR's lr 5e-5 and batch 128 for jets at full size).
+Config: the training defaults of the family at the run's MODEL size come from the one table
+:data:`benchmark.training.hparams.TRAINING` (DomainBed ``hparams_registry`` style); ``method.yaml``
+holds only what differs for the method (values may be ``{default: a, full: b}``), and
+``per_family: {<family>: {key: value or {default:, full:}}}`` overrides keys for one family. Allowed
+keys: ``COMMON`` and each class's ``EXTRA``. The model size (``RunContext.model_size``, default: the
+data size) and the data size are independent; ``RunContext.max_train_events`` (``--max-train-events``)
+caps the training events.
+
+One fit serves every protocol with the same entitlement: ``fit`` never looks at ``context.protocol``
+(only at whether ``data.unlabelled`` holds a target sample), and after it both ``predict`` and
+``embed`` work (the contrastive methods train their linear head at the end of ``fit``).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -49,6 +58,7 @@ from benchmark.models.factory import build_encoder
 from benchmark.models.heads import DomainHead, LinearHead, ProjectionHead
 from benchmark.simulators.jets.preprocessing import preprocess_jets
 from benchmark.tasks import MethodData
+from benchmark.training.hparams import resolve_sized, training_defaults
 from benchmark.training.loop import (Algorithm, LoopConfig, Stream, derive_seed, dist_info, fit, resolve_device,
                                      run_inference)
 from benchmark.training.losses import ContrastiveLoss
@@ -141,6 +151,13 @@ class Augmenter:
         return self.views(inputs, generator)[1]
 
 
+def event_weights(events: EventSet):
+    """Per-event training weights where a labelled split ships them (ATLAS rule 1), else None."""
+    meta = getattr(events, "meta", None) or {}
+    w = meta.get("weight")
+    return None if w is None or not events.has_labels else w
+
+
 def weighted_ce(logits, y, w=None):
     """Cross-entropy, weighted by per-event training weights where a dataset ships them (ATLAS rule 1)."""
     if w is None:
@@ -194,14 +211,22 @@ class HeadAlgorithm(Algorithm):
 class DANNAlgorithm(Algorithm):
     """Label loss on labelled source + domain loss (through gradient reversal) on source and target."""
 
-    def __init__(self, encoder: nn.Module, n_classes: int, grl_coeff: float = 1.0, domain_weight: float = 1.0):
+    def __init__(self, encoder: nn.Module, n_classes: int, grl_coeff: float = 1.0, domain_weight: float = 1.0,
+                 grl_schedule: str = "constant"):
         super().__init__()
+        if grl_schedule not in ("constant", "ganin"):
+            raise MethodConfigError(f"grl_schedule must be 'constant' or 'ganin', got {grl_schedule!r}")
         self.encoder = encoder
         self.head = LinearHead(encoder.out_dim, n_classes)
         self.domain = DomainHead(encoder.out_dim, 2, coeff=grl_coeff)
         self.domain_weight = float(domain_weight)
+        self.grl_coeff, self.grl_schedule = float(grl_coeff), grl_schedule
 
     def update(self, batch):
+        # Ganin et al. 2016 (arXiv:1505.07818, section 5.2.2): lambda_p = 2 / (1 + exp(-10 p)) - 1 ramps the
+        # reversed gradient from 0 to 1 over training (p = progress), so the label head learns first
+        if self.grl_schedule == "ganin":
+            self.domain.grl.coeff = self.grl_coeff * (2.0 / (1.0 + math.exp(-10.0 * self.progress)) - 1.0)
         src, tgt = batch["source"], batch["target"]
         n_s = n_events(src["x"])
         h = self.encoder(concat_inputs(src["x"], tgt["x"]))
@@ -246,6 +271,7 @@ class ContrastiveAlgorithm(Algorithm):
 COMMON = {
     "epochs": 1, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "encoder_size": "default",
     "backend": "spconv", "max_train_events": None, "eval_batch_size": 256, "patience": None,
+    "optimizer": "adam", "schedule": "constant", "warmup": 0.0, "grad_clip": None,
     "max_constituents": JETCLR_CONSTITUENTS, "augment": {}, "threads": None, "encoder": {}, "per_family": {},
 }
 #: keys that may change between a run and its resumption (they do not change what a checkpoint means)
@@ -266,16 +292,23 @@ class TorchMethod(Method):
         if unknown:
             raise MethodConfigError(f"{type(self).__name__}: unknown config key(s) {unknown}; "
                                     f"allowed: {sorted(allowed)}")
-        cfg = {**allowed, **config}
         fam = context.family.name
+        self.model_size = getattr(context, "model_size", None) or context.size
+        if self.model_size not in ("default", "full"):
+            raise MethodConfigError(f"model size must be 'default' or 'full', got {self.model_size!r}")
+        # family defaults (one table) <- method.yaml <- method.yaml per_family; all at the MODEL size
+        cfg = {**allowed, **training_defaults(fam, self.model_size),
+               **{k: resolve_sized(v, self.model_size) for k, v in config.items()}}
         per = cfg.get("per_family") or {}
         if not isinstance(per, dict):
             raise MethodConfigError("per_family must map a family name to {key: value}")
         for k, v in (per.get(fam) or {}).items():
             if k not in allowed or k == "per_family":
                 raise MethodConfigError(f"per_family.{fam}: unknown config key {k!r}")
-            cfg[k] = v.get(context.size, v["default"]) if isinstance(v, dict) and "default" in v \
-                and set(v) <= {"default", "full"} else v
+            cfg[k] = resolve_sized(v, self.model_size)
+        override = getattr(context, "max_train_events", None)
+        if override is not None:
+            cfg["max_train_events"] = int(override)
         self.cfg = cfg
         if cfg["encoder_size"] not in ("default", "full"):
             raise MethodConfigError(f"encoder_size must be 'default' or 'full', got {cfg['encoder_size']!r}")
@@ -320,8 +353,8 @@ class TorchMethod(Method):
     def _stream(self, name: str, events: EventSet, batch_size: int) -> Stream:
         inputs = self.inputs(events)
         labels = torch.as_tensor(events.labels) if events.has_labels else None
-        weight = events.meta.get("weight")
-        weight = None if weight is None or not events.has_labels else torch.as_tensor(weight, dtype=torch.float32)
+        weight = event_weights(events)
+        weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
 
         def make_batch(idx):
             t = torch.as_tensor(idx)
@@ -332,18 +365,24 @@ class TorchMethod(Method):
 
         return Stream(name, len(events), make_batch, int(batch_size))
 
-    def _loop_config(self, epochs: int, lr: float, min_batch: int = 1) -> LoopConfig:
-        return LoopConfig(epochs=epochs, lr=float(lr), weight_decay=float(self.cfg["weight_decay"]),
-                          patience=self.cfg["patience"], min_batch=min_batch)
+    def _loop_config(self, epochs: int, lr: float, min_batch: int = 1, **overrides) -> LoopConfig:
+        c = self.cfg
+        kw = dict(epochs=epochs, lr=float(lr), weight_decay=float(c["weight_decay"]), patience=c["patience"],
+                  min_batch=min_batch, optimizer=c["optimizer"], schedule=c["schedule"], warmup=float(c["warmup"]),
+                  grad_clip=c["grad_clip"])
+        kw.update(overrides)
+        return LoopConfig(**kw)
 
     def _fingerprint(self, stage: str) -> str:
+        # not the protocol: one fit serves every protocol with the same entitlement; what the fit saw
+        # (a target sample or not) is part of it
         keep = {k: v for k, v in self.cfg.items() if k not in RESUMABLE_KEYS}
         return json.dumps({"method": type(self).__name__, "stage": stage, "family": self.context.family.name,
-                           "protocol": self.context.protocol, "config": keep}, sort_keys=True, default=str)
+                           "adapt": getattr(self, "_adapt", False), "config": keep}, sort_keys=True, default=str)
 
     def _fit(self, algorithm: Algorithm, streams: list[Stream], stage: str, epochs: int, lr: float,
-             select=None, min_batch: int = 1):
-        return fit(algorithm, streams, self._loop_config(epochs, lr, min_batch), seed=self.context.seed,
+             select=None, min_batch: int = 1, **loop):
+        return fit(algorithm, streams, self._loop_config(epochs, lr, min_batch, **loop), seed=self.context.seed,
                    device=str(self.device), checkpoint=self.workdir / f"{stage}.pt", select=select,
                    progress=self.context.progress, desc=f"{type(self).__name__} {stage}",
                    fingerprint=self._fingerprint(stage))
@@ -356,7 +395,7 @@ class TorchMethod(Method):
     def _selector(self, score_fn, validation: EventSet):
         """Model selection on the SOURCE validation split with the family's primary metric."""
         metric = self.context.family.primary_metric
-        y, w = validation.labels, validation.meta.get("weight")
+        y, w = validation.labels, event_weights(validation)
 
         def select() -> float:
             probs = torch.softmax(torch.as_tensor(score_fn(validation)), dim=1).numpy()
@@ -386,6 +425,7 @@ class Classifier(TorchMethod):
     EXTRA: dict[str, Any] = {}
 
     def fit(self, data: MethodData) -> None:
+        self._adapt = False
         enc = self._encoder()
         self.model = ClassifierAlgorithm(enc, self.n_classes, self._augmenter() if self.augment else None)
         train = self._cap(data.train, "train")
@@ -400,7 +440,7 @@ class Classifier(TorchMethod):
         return self._probs(self._logits(events))
 
     def num_parameters(self) -> int:
-        if self.context.protocol == "linear_probe":
+        if getattr(self.context, "protocol", None) == "linear_probe":
             return self._count(self.model.encoder)
         return self._count(self.model.encoder, self.model.head)
 
@@ -414,16 +454,18 @@ class AugmentedClassifier(Classifier):
 class DANN(TorchMethod):
     """Domain-adversarial training: label head on source, domain head behind gradient reversal."""
 
-    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False}
+    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False, "grl_schedule": "constant"}
 
     def fit(self, data: MethodData) -> None:
         if not data.unlabelled:
             raise ValueError("DANN needs unlabelled target-domain events: run it under the domain_shift protocol "
                              "(python -m benchmark run baselines/dann --protocol domain_shift --target <domain>)")
         (target_name, target), = data.unlabelled.items()
+        self._adapt = True
         # study: the DANN encoder has no GRN (reference/methods.md)
         encoder = self._encoder(grn=bool(self.cfg["grn"])) if self.kind == "sparse3d" else self._encoder()
-        self.model = DANNAlgorithm(encoder, self.n_classes, self.cfg["grl_coeff"], self.cfg["domain_weight"])
+        self.model = DANNAlgorithm(encoder, self.n_classes, self.cfg["grl_coeff"], self.cfg["domain_weight"],
+                                   self.cfg["grl_schedule"])
         bs = int(self.cfg["batch_size"])
         streams = [self._stream("source", self._cap(data.train, "train"), bs),
                    self._stream("target", self._cap(target, "target"), bs)]
@@ -446,11 +488,14 @@ class Contrastive(TorchMethod):
 
     EXTRA = {"alpha": 0.0, "temperature": 0.1, "finetune_epochs": 50, "finetune_lr": 1e-3,
              "finetune_batch_size": 256, "finetune_encoder": False}
+    #: the linear head on frozen features: plain Adam, constant lr (JetCLR's linear classifier test)
+    HEAD_LOOP = {"optimizer": "adam", "schedule": "constant", "warmup": 0.0, "weight_decay": 0.0, "grad_clip": None}
 
     def fit(self, data: MethodData) -> None:
         alpha = float(self.cfg["alpha"])
         if not 0.0 <= alpha <= 1.0:
             raise MethodConfigError(f"alpha must lie in [0, 1] (0 = SimCLR, 1 = SupCon), got {alpha}")
+        self._adapt = bool(data.unlabelled)
         self.model = ContrastiveAlgorithm(self._encoder(), self._augmenter(), alpha, float(self.cfg["temperature"]))
         bs = int(self.cfg["batch_size"])
         train = self._cap(data.train, "train")
@@ -463,9 +508,9 @@ class Contrastive(TorchMethod):
             streams = [self._stream("source", train, bs)]
         self.pretrain_history = self._fit(self.model, streams, "pretrain", self.epochs, self.cfg["lr"],
                                           min_batch=2 if not data.unlabelled else 1)
+        # the linear head is trained here whatever the protocol (cheap on frozen features), so that the
+        # same fitted object serves predict() (robustness, domain_shift) and embed() (linear_probe)
         self.classifier = None
-        if self.context.protocol == "linear_probe":
-            return  # the benchmark fits its own probe on embed(); nothing else to train
         # ``--epochs`` overrides the pre-training; a head on frozen features keeps its own (cheap)
         # ``finetune_epochs``, full fine-tuning of the encoder follows the override too
         ft_epochs = int(self.cfg["finetune_epochs"])
@@ -483,7 +528,7 @@ class Contrastive(TorchMethod):
             feats = torch.from_numpy(self.embed(train))
             val_feats = torch.from_numpy(self.embed(data.validation))
             labels = torch.as_tensor(train.labels)
-            w = train.meta.get("weight")
+            w = event_weights(train)
             w = None if w is None else torch.as_tensor(w, dtype=torch.float32)
 
             def make_batch(idx):
@@ -498,7 +543,8 @@ class Contrastive(TorchMethod):
 
             self.finetune_history = self._fit(
                 self.classifier, [Stream("source", len(train), make_batch, int(self.cfg["finetune_batch_size"]))],
-                "finetune", ft_epochs, self.cfg["finetune_lr"], select=self._selector(head_scores, data.validation))
+                "finetune", ft_epochs, self.cfg["finetune_lr"], select=self._selector(head_scores, data.validation),
+                **{**self.HEAD_LOOP, "patience": self.cfg["patience"]})
 
     def _ft_logits(self, events: EventSet) -> np.ndarray:
         self.classifier.eval()
@@ -508,12 +554,11 @@ class Contrastive(TorchMethod):
 
     def predict(self, events: EventSet) -> np.ndarray:
         if getattr(self, "classifier", None) is None:
-            raise RuntimeError("Contrastive.predict needs the fine-tuned head, which is only trained under the "
-                               "robustness and domain_shift protocols (linear_probe uses embed())")
+            raise RuntimeError("Contrastive.predict needs a fitted model: call fit() first")
         self.model.encoder.eval()
         return self._probs(self._ft_logits(events))
 
     def num_parameters(self) -> int:
-        if getattr(self, "classifier", None) is None:
+        if getattr(self, "classifier", None) is None or getattr(self.context, "protocol", None) == "linear_probe":
             return self._count(self.model.encoder)
         return self._count(self.model.encoder, self.classifier.head)

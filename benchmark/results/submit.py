@@ -209,7 +209,11 @@ def submit(result_path: str | os.PathLike, predictions: str | os.PathLike | None
     report = SubmissionReport(Path(result_path), checks, True, dry_run)
     if dry_run:
         return report
-    board = Path(leaderboard_dir) if leaderboard_dir is not None else default_leaderboard_dir()
+    if leaderboard_dir is not None:  # a folder named explicitly may be new
+        board = Path(leaderboard_dir)
+        (board / "submissions").mkdir(parents=True, exist_ok=True)
+    else:
+        board = default_leaderboard_dir()
     with locked(board):
         target, existing = store_entry(board, result, content, arrays)
         report.stored_path = target

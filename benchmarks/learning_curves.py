@@ -1,0 +1,163 @@
+"""Learning curves: nominal test score of the supervised classifier and of the physics-feature probe
+against the number of training events, per family, with per-epoch train/validation curves.
+
+    python -m benchmark generate sfgd --size large --domains nominal      # once per family
+    python -m benchmarks.learning_curves --family sfgd --data-size large --events 1000 3000 10000 30000
+
+Each point trains ``baselines/classifier`` (the family's default recipe from
+``benchmark/training/hparams.py`` at ``--model-size``) on a fixed random subset of ``nominal/train`` of
+that many events (the same subset mechanism as ``--max-train-events``), selects the best epoch on
+``nominal/validation`` and scores ``nominal/test`` with the family's primary metric (accuracy; AUC for
+jets). ``baselines/linear_probe`` (logistic regression on hand-made observables) is fitted on the
+same subset. Writes (merging with the other families already there) ``docs/learning_curves.json``,
+``docs/learning_curves.md`` (one table per family) and ``docs/learning_curves.png``; one thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, cache_dir, workdir: Path,
+              epochs: int | None, methods=("classifier", "linear_probe")) -> dict:
+    import torch
+
+    from benchmark.data.registry import get_family
+    from benchmark.methods.base import RunContext, load_method_spec
+    from benchmark.runner import seed_everything
+    from benchmark.tasks import MethodData, get_task
+    from benchmark.training.loop import derive_seed
+
+    task = get_task("robustness", family, size=data_size, domains=["nominal"], cache_dir=cache_dir)
+    full = task.method_data()
+    rng = np.random.default_rng(derive_seed("subset", "train", seed))
+    train = full.train if n >= len(full.train) else full.train.subset(np.sort(rng.choice(len(full.train), n,
+                                                                                          replace=False)))
+    data = MethodData(full.protocol, full.family, full.source_domain, train, full.validation, {})
+    test = task.test_inputs()["nominal"]
+    metric = get_family(family).primary_metric
+    out = {"family": family, "n_train": len(train), "seed": seed, "metric": metric}
+    for name in methods:
+        spec = load_method_spec(ROOT / "baselines" / name)
+        seed_everything(seed)
+        ctx = RunContext(family=task.family, protocol="robustness", seed=seed, size=data_size, device="cpu",
+                         workdir=workdir / f"{name}_{n}_{seed}", epochs=epochs, progress=False)
+        ctx.model_size = model_size
+        method = spec.load_class()(spec.resolved_config(model_size), ctx)
+        t0 = time.perf_counter()
+        method.fit(data)
+        fit_s = time.perf_counter() - t0
+        scores = np.asarray(method.predict(test), dtype=np.float32)
+        rep = task.evaluate({"nominal": (test.event_id, scores)})
+        row = {"test": float(rep["per_domain"]["nominal"][metric]), "fit_s": fit_s,
+               "threads": torch.get_num_threads()}
+        hist = getattr(method, "history", None)
+        if hist is not None:
+            row.update(best_epoch=hist.best_epoch, best_val=hist.best_score, epochs_run=hist.epochs_done,
+                       history=[{k: v for k, v in h.items()} for h in hist.history],
+                       events_per_s=float(np.median([h["events_per_s"] for h in hist.history])),
+                       n_parameters=method.num_parameters())
+        out[name] = row
+        print(f"[learning_curves] {family} n={len(train)} seed={seed} {name}: test {metric} {row['test']:.4f} "
+              f"({fit_s:.0f} s)", flush=True)
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    from tabulate import tabulate
+
+    fam = rows[0]["family"]
+    metric = rows[0]["metric"]
+    table = []
+    for r in rows:
+        c, f = r["classifier"], r["linear_probe"]
+        table.append([r["n_train"], r["seed"], f"{c['test']:.4f}", f"{f['test']:.4f}", f"{c['test'] - f['test']:+.4f}",
+                      c.get("best_epoch"), c.get("epochs_run"), f"{c.get('best_val', float('nan')):.4f}",
+                      f"{c.get('events_per_s', 0):.0f}", f"{c['fit_s']:.0f}"])
+    head = ["train events", "seed", f"classifier test {metric}", f"physics probe test {metric}", "margin",
+            "best epoch", "epochs run", f"classifier val {metric}", "train ev/s", "classifier fit s"]
+    return f"### Learning curve: {fam}, nominal test {metric}\n\n" + tabulate(table, head, tablefmt="github") + "\n"
+
+
+def plot(out_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    store = json.loads((DOCS / "learning_curves.json").read_text())
+    fams = [f for f in ("sfgd", "ndlar", "jets") if f in store] + sorted(set(store) - {"sfgd", "ndlar", "jets"})
+    fig, axes = plt.subplots(2, len(fams), figsize=(5 * len(fams), 8), squeeze=False)
+    for j, fam_name in enumerate(fams):
+        rows = store[fam_name]["rows"]
+        fam, metric = rows[0]["family"], rows[0]["metric"]
+        ns = sorted({r["n_train"] for r in rows})
+        for name, style in (("classifier", "o-"), ("linear_probe", "s--")):
+            m = [np.mean([r[name]["test"] for r in rows if r["n_train"] == n]) for n in ns]
+            axes[0, j].plot(ns, m, style, label={"linear_probe": "physics-feature probe"}.get(name, name))
+        axes[0, j].set_xscale("log")
+        axes[0, j].set_xlabel("training events")
+        axes[0, j].set_ylabel(f"nominal test {metric}")
+        axes[0, j].set_title(fam)
+        axes[0, j].legend()
+        for r in rows:
+            h = r["classifier"].get("history") or []
+            ep = [x["epoch"] for x in h]
+            line, = axes[1, j].plot(ep, [x.get("select", np.nan) for x in h], "-", label=f"val, n={r['n_train']}")
+            axes[1, j].plot(ep, [x.get("accuracy", np.nan) for x in h], ":", color=line.get_color())
+        axes[1, j].set_xlabel("epoch")
+        axes[1, j].set_ylabel(f"validation {metric} (solid), train accuracy (dotted)")
+        axes[1, j].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--family", required=True)
+    ap.add_argument("--events", type=int, nargs="+", default=[1000, 3000, 10000, 30000])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--data-size", default="large")
+    ap.add_argument("--model-size", default="default")
+    ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    ap.add_argument("--cache-dir", default=os.environ.get("SIMSHIFT_CACHE"))
+    ap.add_argument("--workdir", default="/tmp/simshift_learning_curves")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    DOCS.mkdir(exist_ok=True)
+    json_path = DOCS / "learning_curves.json"
+    command = "python -m benchmarks.learning_curves " + " ".join(argv if argv is not None else sys.argv[1:])
+    rows = []
+    for n in args.events:
+        for seed in args.seeds:
+            rows.append(run_point(args.family, n, seed, args.data_size, args.model_size, args.cache_dir,
+                                  Path(args.workdir), args.epochs))
+            store = json.loads(json_path.read_text()) if json_path.exists() else {}
+            store[args.family] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
+                                  "threads": args.threads, "rows": rows}
+            json_path.write_text(json.dumps(store, indent=1, default=str))
+    store = json.loads(json_path.read_text())
+    md = "# Learning curves\n\nMade by `benchmarks/learning_curves.py`; plot: `learning_curves.png`.\n\n"
+    for fam, block in store.items():
+        md += markdown(block["rows"]) + f"\nCommand: `{block['command']}` ({block['threads']} thread).\n\n"
+    (DOCS / "learning_curves.md").write_text(md)
+    print(markdown(rows))
+    plot(DOCS / "learning_curves.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""Standard releases: release -> serve over HTTP -> fetch --source release -> the same folder as generate."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from benchmark.data.fetch import FetchError
+from benchmark.data.materialise import generate
+from benchmark.data.release import ReleaseError, fetch_release, make_release, shipped_manifest
+from benchmark.data.writer import GenerationConflict
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """A static server with HTTP range requests (as the Hub and most CDNs have) and a fault switch."""
+
+    log: list = []
+    cut_once: set = set()  # paths whose next full response is cut after half the bytes
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        rng = self.headers.get("Range")
+        type(self).log.append((self.path, rng))
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        body = data[start:]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path in type(self).cut_once and not rng:
+            type(self).cut_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)  # the client sees a truncated transfer
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def release_server(tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    RangeHandler.log, RangeHandler.cut_once = [], set()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/resolve/main", www
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+@pytest.fixture
+def released(tmp_path, release_server):
+    """The toy family generated, released and served under the Hub's ``resolve/<revision>`` layout."""
+    base, www = release_server
+    generated = generate("toy", cache_dir=tmp_path / "gen", workers=1, progress=False)
+    manifest_path = make_release("toy", cache_dir=tmp_path / "gen", out=www / "resolve" / "main", base_url=base)
+    return generated, json.loads(manifest_path.read_text()), base, www
+
+
+def test_release_fetch_is_the_generated_folder_and_runs(released, tmp_path):
+    import datasets
+
+    from benchmark.runner import run_method
+
+    generated, manifest, base, www = released
+    assert {f["path"] for f in manifest["files"]} >= {"README.md", "provenance.json"}
+    assert set(_tree(www / "resolve" / "main")) == {f["path"] for f in manifest["files"]} | {"release.json"}
+    folder = fetch_release("toy", cache_dir=tmp_path / "fetched", manifest=manifest, progress=False)
+    assert _tree(folder) == _tree(generated)  # byte for byte, card and provenance included
+    ds = datasets.load_dataset(str(folder), "shifted", cache_dir=str(tmp_path / "hf"))
+    assert len(ds["test"]) == manifest["info"]["sizes"]["test"]
+    results = []
+    for cache in ("gen", "fetched"):
+        folder_m = tmp_path / "m"
+        folder_m.mkdir(exist_ok=True)
+        (folder_m / "method.yaml").write_text("name: floor\nprotocols: [robustness]\nfamilies: [toy]\n"
+                                              "entry: benchmark.methods.features:PhysicsFeatureLinear\n")
+        path, = run_method(folder_m, family="toy", seeds=[0], cache_dir=tmp_path / cache, out=tmp_path / f"run_{cache}",
+                           progress=False)
+        results.append(json.loads(path.read_text()))
+    assert results[0]["dataset"] == results[1]["dataset"]  # same test hashes: one leaderboard table
+    assert results[0]["per_seed"] == results[1]["per_seed"]
+
+
+def test_interrupted_download_resumes_with_a_range_request(released, tmp_path):
+    generated, manifest, base, www = released
+    part = next(f for f in manifest["files"] if f["path"].startswith("data/"))
+    RangeHandler.cut_once.add(f"/resolve/main/{part['path']}")
+    with pytest.raises(FetchError, match="Rerun the same command to resume"):
+        fetch_release("toy", cache_dir=tmp_path / "f", manifest=manifest, progress=False)
+    folder = fetch_release("toy", cache_dir=tmp_path / "f", manifest=manifest, progress=False)
+    ranged = [r for p, r in RangeHandler.log if p.endswith(part["path"]) and r]
+    assert ranged and int(ranged[0].split("=")[1].rstrip("-")) > 0
+    assert _tree(folder) == _tree(generated)
+
+
+def test_corrupt_truncated_and_missing_files_each_get_their_error(released, tmp_path, monkeypatch):
+    generated, manifest, base, www = released
+    parts = [f["path"] for f in manifest["files"] if f["path"].startswith("data/")]
+    served = www / "resolve" / "main"
+    original = (served / parts[0]).read_bytes()
+    (served / parts[0]).write_bytes(original[:-10] + b"0123456789")  # same size, other bytes
+    with pytest.raises(FetchError, match="does not match the release manifest's sha256"):
+        fetch_release("toy", cache_dir=tmp_path / "a", manifest=manifest, progress=False)
+    dest = tmp_path / "a" / "toy" / "generated" / "default" / parts[0]
+    assert not dest.exists() and not list(dest.parent.glob(".*partial"))  # nothing half-written is kept
+    (served / parts[0]).write_bytes(original[:100])  # truncated on the server
+    with pytest.raises(FetchError, match="does not match the release manifest's sha256"):
+        fetch_release("toy", cache_dir=tmp_path / "b", manifest=manifest, progress=False)
+    (served / parts[0]).unlink()
+    with pytest.raises(FetchError, match="could not download .*404"):
+        fetch_release("toy", cache_dir=tmp_path / "c", manifest=manifest, progress=False)
+    # the same files from a mirror named by the environment, and from a local copy of the folder
+    (served / parts[0]).write_bytes(original)
+    monkeypatch.setenv("SIMSHIFT_MIRROR", base)
+    unpublished = {**manifest, "base_url": None}
+    folder = fetch_release("toy", cache_dir=tmp_path / "d", manifest=unpublished, progress=False)
+    assert _tree(folder) == _tree(generated)
+    monkeypatch.delenv("SIMSHIFT_MIRROR")
+    with pytest.raises(ReleaseError, match="not yet published"):
+        fetch_release("toy", cache_dir=tmp_path / "e", manifest=unpublished, progress=False)
+    folder = fetch_release("toy", cache_dir=tmp_path / "e", manifest=unpublished, local_dir=served, progress=False)
+    assert _tree(folder) == _tree(generated)
+
+
+def test_release_refuses_incomplete_or_mixed_data(tmp_path):
+    generate("toy", cache_dir=tmp_path / "p", workers=1, progress=False, domains=["nominal"])
+    with pytest.raises(ReleaseError, match="incomplete"):
+        make_release("toy", cache_dir=tmp_path / "p", out=tmp_path / "r1")
+    folder = generate("toy", cache_dir=tmp_path / "p", workers=1, progress=False)
+    shutil.copy(folder / "data" / "nominal" / "test-00000.h5", folder / "data" / "nominal" / "test-00099.h5")
+    with pytest.raises(ReleaseError, match="not in its provenance"):
+        make_release("toy", cache_dir=tmp_path / "p", out=tmp_path / "r2")
+    os.remove(folder / "data" / "nominal" / "test-00099.h5")
+    with open(folder / "data" / "nominal" / "test-00000.h5", "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\xff\xfe\xfd\xfc")
+    with pytest.raises(ReleaseError, match="differ from their recorded sha256"):
+        make_release("toy", cache_dir=tmp_path / "p", out=tmp_path / "r3")
+
+
+def test_fetch_refuses_a_folder_of_another_identity(released, tmp_path):
+    generated, manifest, base, www = released
+    generate("toy", seed=1, cache_dir=tmp_path / "other", workers=1, progress=False)
+    with pytest.raises(GenerationConflict, match="seed"):
+        fetch_release("toy", cache_dir=tmp_path / "other", manifest=manifest, progress=False)
+
+
+def test_no_shipped_release_says_what_to_do(tmp_path):
+    assert shipped_manifest("toy", "default") is None
+    with pytest.raises(ReleaseError, match="python -m benchmark generate toy"):
+        fetch_release("toy", cache_dir=tmp_path, progress=False)
