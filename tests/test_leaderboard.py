@@ -47,12 +47,13 @@ def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: 
 
 
 def store(board: Path, result: dict) -> Path:
-    """Put ``result`` in the store as ``submit`` would, with placeholder predictions (30 events per
+    """Put ``result`` in the store as ``submit`` would, with placeholder predictions (``n_events`` per
     domain): page generation checks their shape and name, only ``--check`` recomputes metrics."""
     import numpy as np
 
     rng = np.random.default_rng(list(result["method"]["name"].encode()))
-    preds = {s: {d: (np.arange(30) + 1000 * i, rng.random((30, 3)).astype(np.float32))
+    n = {d: m["n_events"] for d, m in result["per_seed"][0]["per_domain"].items()}
+    preds = {s: {d: (np.arange(n[d]) + 1000 * i, rng.random((n[d], 3)).astype(np.float32))
                  for i, d in enumerate(result["domains"])} for s in result["seeds"]}
     arrays = prediction_arrays(preds)
     target = board / "submissions" / f"{stored_stem(result, entry_key(result, arrays))}.json"

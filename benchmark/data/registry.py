@@ -112,6 +112,8 @@ class SourceSpec:
     citation: str = ""
     #: columns only this source writes, besides the family's (e.g. a published record's weights)
     columns: tuple[ColumnSpec, ...] = ()
+    #: SPDX-style licence id of the data (Hugging Face card field ``license``)
+    license: str = "cc-by-4.0"
 
     @property
     def domain_names(self) -> list[str]:

@@ -143,6 +143,15 @@ def _feature_yaml(spec: ColumnSpec, family: FamilySpec) -> dict:
     return {"name": spec.name, "sequence": spec.dtype}
 
 
+def _size_category(n: int) -> str:
+    """The Hugging Face ``size_categories`` bucket of ``n`` examples."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):
+        if n < limit:
+            return name
+    return "100M<n<1B"
+
+
 def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
                 domains: list[DomainSpec] | None = None) -> str:
     """The dataset card (README.md) of a materialised folder: YAML configs + documentation.
@@ -161,9 +170,14 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
             cfg["default"] = True
         configs.append(cfg)
         infos.append({"config_name": d.name, "features": features})
+    n_events = sum(sum(v.values()) for v in (info.get("events") or {}).values()) or \
+        sum((info.get("sizes") or {}).values())
     meta = {
         "pretty_name": f"SimShift {family.title} ({source.name})",
-        "tags": ["physics", "domain-shift", "simshift"],
+        "license": source.license,
+        "task_categories": ["other"],  # 3D point-cloud / particle-set classification has no Hub category
+        "size_categories": [_size_category(n_events)] if n_events else [],
+        "tags": ["physics", "particle-physics", "domain-shift", "simshift", family.event_kind],
         "configs": configs,
         "dataset_info": infos,
         "simshift": {
@@ -179,6 +193,9 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
              f"## Source: {source.name}\n", source.description.strip(), ""]
     if source.citation:
         lines += ["Cite: " + source.citation, ""]
+    lines += [f"Licence of the data: `{source.license}`. Cite SimShift itself with the repository's "
+              "`CITATION.cff`, and the works it builds on: arXiv:2502.07724 (contrastive learning for robustness "
+              "to detector mis-modelling) and arXiv:2108.04253 (JetCLR).", ""]
     lines += ["## Columns\n", "| column | dtype | shape | unit | meaning |", "|---|---|---|---|---|"]
     for c in all_columns:
         shape = {"scalar": "scalar", "vector": f"[{c.length}]", "ragged": "variable length"}[c.shape]

@@ -615,7 +615,7 @@ SOURCE_COLUMNS_SUPPORTED = "columns" in {f.name for f in dataclasses.fields(Sour
 
 SOURCE = SourceSpec(
     name="atlas_toptag", kind="published", description=DESCRIPTION,
-    domains=AtlasTopTagSource().domains(), make_fetcher=AtlasTopTagSource, citation=CITATION,
+    domains=AtlasTopTagSource().domains(), make_fetcher=AtlasTopTagSource, citation=CITATION, license="cc0-1.0",
     **({"columns": EXTRA_COLUMNS} if SOURCE_COLUMNS_SUPPORTED else {}),
 )
 
