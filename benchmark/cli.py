@@ -105,6 +105,26 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    if args.study == "crosstalk-grid":
+        from benchmark.studies.crosstalk_grid import run_grid
+
+        run_grid(args.method, seeds=args.seeds or (0, 1, 2), size=args.size, out=args.out, cache_dir=args.cache_dir,
+                 device=args.device, epochs=args.epochs, model_size=args.model_size,
+                 progress=not os.environ.get("SIMSHIFT_QUIET"))
+        return 0
+    from benchmark.studies.parameter_curves import run_curves
+
+    curves = run_curves(args.result, domain=args.domain, bins=args.bins, binning=args.binning, out=args.out,
+                        cache_dir=args.cache_dir)
+    for p, c in curves["parameters"].items():
+        rows = [[f"{lo:.4g}-{hi:.4g}", n, "–" if m is None else f"{m:.4f}", f"{s:.4f}"]
+                for lo, hi, n, m, s in zip(c["edges"][:-1], c["edges"][1:], c["n"], c["mean"], c["std_over_seeds"])]
+        print(f"\n{curves['metric']} against {p} ({curves['domain']}, mean and std over seeds)")
+        print(tabulate(rows, headers=[p, "events", curves["metric"], "std"]))
+    return 0
+
+
 def cmd_release(args) -> int:
     from benchmark.data.release import make_release
 
@@ -277,6 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-generate", action="store_true",
                     help="never generate: fail, naming what is missing, if the data are absent or incomplete")
     cache(sp)
+
+    sp = add("study", cmd_study, "the original studies' analyses: crosstalk-grid, parameter-curves")
+    study = sp.add_subparsers(dest="study", required=True, metavar="STUDY")
+    g = study.add_parser("crosstalk-grid", help="train at each crosstalk fraction, score the whole scan (sfgd)")
+    g.add_argument("method", help="method folder, e.g. baselines/classifier")
+    g.add_argument("--seeds", type=int, nargs="+")
+    g.add_argument("--size", default="default")
+    g.add_argument("--model-size")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--out", help="output folder (default runs/<method>/sfgd_generated_<size>/crosstalk_grid)")
+    cache(g)
+    c = study.add_parser("parameter-curves", help="metric in bins of each per-event parameter of a *_random domain")
+    c.add_argument("result", help="a result.json (its predictions/ folder beside it)")
+    c.add_argument("--domain", help="the *_random domain (default: the first one the result was scored on)")
+    c.add_argument("--bins", type=int, default=8)
+    c.add_argument("--binning", choices=["width", "quantile"], default="width")
+    c.add_argument("--out", help="output stem (default <result folder>/curves_<domain>)")
+    cache(c)
 
     sp = add("evaluate", cmd_evaluate, "score prediction files (.npz/.parquet per domain) written by any program")
     sp.add_argument("family")

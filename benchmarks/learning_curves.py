@@ -28,7 +28,7 @@ DOCS = ROOT / "docs"
 
 
 def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, cache_dir, workdir: Path,
-              epochs: int | None, methods=("classifier", "linear_probe")) -> dict:
+              epochs: int | None, methods=("classifier", "linear_probe"), config: dict | None = None) -> dict:
     import torch
 
     from benchmark.data.registry import get_family
@@ -52,7 +52,8 @@ def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, c
         ctx = RunContext(family=task.family, protocol="robustness", seed=seed, size=data_size, device="cpu",
                          workdir=workdir / f"{name}_{n}_{seed}", epochs=epochs, progress=False)
         ctx.model_size = model_size
-        method = spec.load_class()(spec.resolved_config(model_size), ctx)
+        cfg = {**spec.resolved_config(model_size), **(config or {} if name == "classifier" else {})}
+        method = spec.load_class()(cfg, ctx)
         t0 = time.perf_counter()
         method.fit(data)
         fit_s = time.perf_counter() - t0
@@ -95,7 +96,7 @@ def plot(out_png: Path) -> None:
     import matplotlib.pyplot as plt
 
     store = json.loads((DOCS / "learning_curves.json").read_text())
-    fams = [f for f in ("sfgd", "ndlar", "jets") if f in store] + sorted(set(store) - {"sfgd", "ndlar", "jets"})
+    fams = [f for f in ("sfgd", "ndlar", "jets") if f in store]   # the default recipe only
     fig, axes = plt.subplots(2, len(fams), figsize=(5 * len(fams), 8), squeeze=False)
     for j, fam_name in enumerate(fams):
         rows = store[fam_name]["rows"]
@@ -132,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", default=os.environ.get("SIMSHIFT_CACHE"))
     ap.add_argument("--workdir", default="/tmp/simshift_learning_curves")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--config", default=None, help="JSON merged into the classifier's config (a variant)")
+    ap.add_argument("--tag", default=None, help="store under '<family>/<tag>' (variants of the recipe)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     import torch
@@ -144,15 +147,16 @@ def main(argv=None) -> int:
     for n in args.events:
         for seed in args.seeds:
             rows.append(run_point(args.family, n, seed, args.data_size, args.model_size, args.cache_dir,
-                                  Path(args.workdir), args.epochs))
+                                  Path(args.workdir), args.epochs, config=json.loads(args.config or "{}")))
             store = json.loads(json_path.read_text()) if json_path.exists() else {}
-            store[args.family] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
+            store[args.family + (f"/{args.tag}" if args.tag else "")] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
                                   "threads": args.threads, "rows": rows}
             json_path.write_text(json.dumps(store, indent=1, default=str))
     store = json.loads(json_path.read_text())
     md = "# Learning curves\n\nMade by `benchmarks/learning_curves.py`; plot: `learning_curves.png`.\n\n"
-    for fam, block in store.items():
-        md += markdown(block["rows"]) + f"\nCommand: `{block['command']}` ({block['threads']} thread).\n\n"
+    for key, block in store.items():
+        md += markdown(block["rows"]).replace("### Learning curve: ", f"### Learning curve ({key}): ", 1) \
+            + f"\nCommand: `{block['command']}` ({block['threads']} thread).\n\n"
     (DOCS / "learning_curves.md").write_text(md)
     print(markdown(rows))
     plot(DOCS / "learning_curves.png")

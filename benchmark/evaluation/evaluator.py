@@ -5,12 +5,12 @@ scored) and strict: every malformed input gets an error that says what is wrong.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from benchmark.data.registry import FamilySpec, get_family
-from benchmark.evaluation.metrics import as_probabilities, check_labels, check_weights, classification_metrics, robustness_summary
+from benchmark.evaluation.metrics import (as_probabilities, check_labels, check_weights, classification_metrics,
+                                          robustness_summary)
 from benchmark.evaluation.predictions import (PredictionError, as_event_ids, as_scores, load_predictions,
                                               save_predictions)
 

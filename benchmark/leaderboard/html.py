@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 
 from benchmark.leaderboard.markdown import UNDEFINED, _row, _safe_url, _sort_value
-from benchmark.leaderboard.plots import MAX_PARAMETER_PLOTS, MAX_PLOTTED_METHODS, domain_bar_plot, parameter_curves, parameter_plot
+from benchmark.leaderboard.plots import (MAX_PARAMETER_PLOTS, MAX_PLOTTED_METHODS, domain_bar_plot, parameter_curves,
+                                         parameter_plot)
 from benchmark.leaderboard.ranking import RANKING_RULES, Group
 
 # ------------------------------------------------------------------------------------------- html

@@ -310,7 +310,8 @@ def derived_errors(result: dict) -> list[str]:
         values = {d: m.get(metric) for d, m in entry["per_domain"].items()}
         lacking = sorted(d for d, v in values.items() if not _is_number(v))
         if lacking or result["source_domain"] not in values:
-            errors.append(f"{where}: summary.metric {metric!r} has no value in per_domain for {lacking or 'the source'}")
+            errors.append(f"{where}: summary.metric {metric!r} has no value in per_domain for "
+                          f"{lacking or 'the source'}")
             continue
         paired = summary.get("agreement_per_domain") or {}
         stray = sorted(set(paired) - (set(values) - {result["source_domain"]}))
