@@ -3,10 +3,10 @@
 For each seed the runner builds the task, hands ``fit`` only what the protocol allows
 (:meth:`benchmark.tasks.Task.method_data`: labelled source train/validation, and the unlabelled target
 train under ``domain_shift``), and only then gives the test inputs to ``predict`` / ``embed``.
-``robustness`` and ``linear_probe`` entitle a method to the same data, so one fit per seed serves
-both: the fitted model's ``predict`` is scored for ``robustness`` and its ``embed`` goes through the
-benchmark's probe for ``linear_probe``.  ``domain_shift`` (more data: the target train) is a fit of
-its own.  Output, under ``<out>`` (default ``runs/<method>/<family>_<source>_<size>/from_<source domain>``)::
+Protocols of one *fit group* (:attr:`benchmark.protocols.Protocol.fit_group`) entitle a method to the
+same data, so one fit per seed serves them: ``robustness`` scores the fitted model's ``predict`` and
+``linear_probe`` sends its ``embed`` through the benchmark's probe.  ``domain_shift`` (more data: the
+target train) is a fit of its own.  How each protocol scores is its own class's business.  Output, under ``<out>`` (default ``runs/<method>/<family>_<source>_<size>/from_<source domain>``)::
 
     <protocol>[_<target>]/result.json                      the result file (validated)
     <protocol>[_<target>]/predictions/seed<k>/<domain>.npz  what it was scored from
@@ -39,12 +39,11 @@ from benchmark.data.registry import check_name, family_names, get_family
 from benchmark.data.writer import write_text_atomic
 from benchmark.evaluation import save_predictions
 from benchmark.methods.base import MethodSpec, RunContext, load_method_spec
+from benchmark.protocols import get_protocol
 from benchmark.tasks import Task, get_task
 
 DEFAULT_SEEDS = (0, 1, 2)
 CODE_URL = "https://github.com/simshift/simshift"
-#: protocols that entitle a method to the same data, so one fit per seed serves all of them
-INDUCTIVE_PROTOCOLS = ("robustness", "linear_probe")
 
 
 def seed_everything(seed: int) -> None:
@@ -212,18 +211,7 @@ def run_fit_seed(spec: MethodSpec, plan: FitPlan, seed: int, context: RunContext
     test = task0.test_inputs()  # test inputs exist for the method only from here on
     for task in todo:
         t1 = time.time()
-        if task.protocol == "linear_probe":
-            emb = {"train": (task.train_data().event_id, method.embed(task.train_data().without_labels())),
-                   "validation": (task.validation_data().event_id,
-                                  method.embed(task.validation_data().without_labels()))}
-            emb.update({d: (ev.event_id, method.embed(ev)) for d, ev in test.items() if d in task.domains})
-            report = task.evaluate_embeddings(emb)
-            predictions = report.pop("predictions")
-        else:
-            # scored exactly as saved (float32), so a submission recomputes the same metrics
-            predictions = {d: (ev.event_id, np.asarray(method.predict(ev), dtype=np.float32))
-                           for d, ev in test.items() if d in task.domains}
-            report = task.evaluate(predictions)
+        report, predictions = task.rules.score(task, method, test)
         if not is_main_process():
             continue
         folder = out / protocol_folder(task)
@@ -315,28 +303,30 @@ def run_method(method: str | Path, family: str | None = None, protocols: list[st
     model_size = model_size or size
     fam = get_family(family)
     src_name = fam.source(source).name
+    rules = [get_protocol(p) for p in protocols]
+    trainable = [d.name for d in fam.source(source).domains if not d.test_only]
     tgt = None
-    if "domain_shift" in protocols:
-        tgt = target or fam.default_target or next(d.name for d in fam.source(source).domains
-                                                   if d.name != source_domain and not d.test_only)
+    if any(r.needs_target for r in rules):
+        tgt = target or next(r.default_target(trainable, source_domain, fam.default_target)
+                             for r in rules if r.needs_target)
     elif target is not None:
-        raise ValueError(f"--target only applies to domain_shift, not {', '.join(protocols)}")
+        raise ValueError(f"--target only applies to protocols with a target domain, not {', '.join(protocols)}")
     ensure_data(family, source, size, cache_dir, allow_generate)
     out = Path(out) if out else default_out(spec, family, src_name, size, source_domain, model_size,
                                             max_train_events)
     out = out.resolve()
 
-    tasks = {p: get_task(p, family, source=source, size=size, source_domain=source_domain,
-                         target_domain=tgt if p == "domain_shift" else None, cache_dir=cache_dir)
-             for p in protocols}
-    plans = []
-    inductive = [tasks[p] for p in protocols if p in INDUCTIVE_PROTOCOLS]
-    for task in inductive[1:]:  # same data: read each split once
-        task.share_cache(inductive[0])
-    if inductive:
-        plans.append(FitPlan("inductive", inductive))
-    if "domain_shift" in tasks:
-        plans.append(FitPlan(f"domain_shift_{tgt}", [tasks["domain_shift"]]))
+    tasks = [get_task(r.name, family, source=source, size=size, source_domain=source_domain,
+                      target_domain=tgt if r.needs_target else None, cache_dir=cache_dir) for r in rules]
+    # protocols of one fit group entitle the method to the same data: one fit per seed serves them all
+    plans: dict[str, FitPlan] = {}
+    for task in tasks:
+        name = task.rules.fit_group + (f"_{task.target_domain}" if task.target_domain else "")
+        plan = plans.setdefault(name, FitPlan(name, []))
+        if plan.tasks:
+            task.share_cache(plan.tasks[0])  # same data: read each split once
+        plan.tasks.append(task)
+    plans = list(plans.values())
 
     config = spec.resolved_config(model_size)
     if max_train_events is not None:

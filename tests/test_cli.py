@@ -12,7 +12,7 @@ import benchmark
 from benchmark.cli import build_parser, main
 from benchmark.evaluation import save_predictions
 
-COMMANDS = ["list", "info", "generate", "fetch", "run", "evaluate", "submit", "leaderboard", "card"]
+COMMANDS = ["list", "info", "generate", "release", "fetch", "run", "study", "evaluate", "submit", "leaderboard", "card"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -55,7 +55,10 @@ def test_domain_shift_hides_target_labels(toy_cache):
     data = task.method_data()
     assert set(data.unlabelled) == {"shifted"} and set(task.test_inputs()) == {"nominal", "shifted"}
     target = data.unlabelled["shifted"]
-    assert not target.has_labels and len(target) == 60
+    source = data.train
+    # paired domains: target and source train are disjoint halves of the 60 true events
+    assert not target.has_labels and len(target) + len(source) == 60 and 15 < len(target) < 45
+    assert not np.intersect1d(target.event_id, source.event_id).size
     truth = np.asarray(benchmark.load_dataset("toy", "shifted", split="train", cache_dir=toy_cache)["label"])
     assert not any(np.array_equal(a, truth) for a in _all_arrays(data.unlabelled) if a.dtype.kind == "i")
     assert "label" not in target.meta and "pdg" not in target.meta
@@ -68,7 +71,7 @@ def test_protocol_argument_errors(toy_cache):
         get_task("domain_shift", "toy", cache_dir=toy_cache)
     with pytest.raises(UnknownNameError, match="shifted"):  # test-only domains cannot be targets
         get_task("domain_shift", "toy", target_domain="scan_2", cache_dir=toy_cache)
-    with pytest.raises(ValueError, match="only applies to domain_shift"):
+    with pytest.raises(ValueError, match="only applies to protocols with a target domain"):
         get_task("robustness", "toy", target_domain="shifted", cache_dir=toy_cache)
 
 

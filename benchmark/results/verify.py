@@ -19,27 +19,38 @@ METRIC_TOLERANCE = 1e-6
 _MAX_REASONS_PER_SEED = 12
 
 
+def _has_test_splits(folder, domains) -> bool:
+    from benchmark.data.provenance import split_files
+
+    try:
+        return all(split_files(folder, d, "test") for d in domains)
+    except (FileNotFoundError, KeyError, ValueError):
+        return False
+
+
 def data_folder(result: dict, cache_dir, generate_missing: bool = False):
-    """The materialised dataset folder of ``result`` (generating a generated family's data when asked);
-    returns ``(folder, None)`` or ``(None, reason)``."""
+    """The materialised dataset folder of ``result``, with the test split of every scored domain
+    (a generated family's test splits are generated when asked: deterministic, so the digests can be
+    compared); returns ``(folder, None)`` or ``(None, reason)``."""
     from benchmark.data.loader import DatasetNotMaterialised, resolve_folder
-    from benchmark.data.provenance import read_provenance
 
     ds = result["dataset"]
     try:
         folder = resolve_folder(ds["family"], ds["source"], ds["size"], cache_dir)
-        if read_provenance(folder).get("complete", False):
+        if _has_test_splits(folder, result["domains"]):
             return folder, None
+        problem = f"the test data of {ds['family']}/{ds['source']}/{ds['size']} are not completely materialised"
     except DatasetNotMaterialised as exc:
-        if not generate_missing or ds["source"] != "generated":
-            return None, f"cannot check the data: {exc}; then try again"
+        problem = f"cannot check the data: {exc}; then try again"
     if not generate_missing or ds["source"] != "generated":
-        return None, f"the data of {ds['family']}/{ds['source']}/{ds['size']} are not completely materialised"
+        return None, problem
     from benchmark.data.materialise import generate
 
-    seed = ds.get("seed")
-    folder = generate(ds["family"], size=ds["size"], seed=0 if seed is None else int(seed), cache_dir=cache_dir,
-                      progress=False)
+    seed = 0 if ds.get("seed") is None else int(ds["seed"])
+    folder = generate(ds["family"], size=ds["size"], seed=seed, cache_dir=cache_dir, progress=False,
+                      splits=("test",))
+    if not _has_test_splits(folder, result["domains"]):  # pragma: no cover - a partial folder not readable
+        folder = generate(ds["family"], size=ds["size"], seed=seed, cache_dir=cache_dir, progress=False)
     return folder, None
 
 

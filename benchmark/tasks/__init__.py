@@ -30,6 +30,7 @@ parameters are never loaded into them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,12 +39,22 @@ from benchmark.data.events import EventSet
 from benchmark.data.loader import cached_split, load_events, resolve_folder
 from benchmark.data.registry import FamilySpec, check_name, get_family
 from benchmark.evaluation import Evaluator, align, fit_linear_probe, full_proba
+from benchmark.protocols import Protocol, get_protocol, protocol_names
 
-PROTOCOLS = {
-    "robustness": "fit on labelled source train; predict every domain's test split",
-    "domain_shift": "labelled source train + unlabelled target train; scored on the target test split",
-    "linear_probe": "frozen embeddings; the benchmark's fixed linear probe is fitted on source train",
-}
+class _ProtocolSummaries(Mapping):
+    """``{name: one-line summary}`` of the registered protocols, read live from the registry."""
+
+    def __getitem__(self, name: str) -> str:
+        return get_protocol(name).summary if name in protocol_names() else {}[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(protocol_names())
+
+    def __len__(self) -> int:
+        return len(protocol_names())
+
+
+PROTOCOLS: Mapping[str, str] = _ProtocolSummaries()
 
 
 @dataclass
@@ -68,7 +79,8 @@ class Task:
     def __init__(self, protocol: str, family: str, source: str | None = None, size: str | None = None,
                  source_domain: str = "nominal", target_domain: str | None = None,
                  domains: list[str] | None = None, cache_dir: str | os.PathLike | None = None):
-        self.protocol = check_name("protocol", protocol, PROTOCOLS)
+        self.rules: Protocol = get_protocol(protocol)
+        self.protocol = self.rules.name
         self.family = get_family(family)
         self.source = self.family.source(source)
         self.size = size
@@ -77,24 +89,22 @@ class Task:
         valid = self.source.domain_names
         trainable = [d.name for d in self.source.domains if not d.test_only]
         self.source_domain = check_name("source domain", source_domain, trainable)
-        if protocol == "domain_shift":
+        if self.rules.needs_target:
             if target_domain is None:
-                raise ValueError(f"domain_shift needs a target domain (--target); one of: "
+                raise ValueError(f"{protocol} needs a target domain (--target); one of: "
                                  f"{', '.join(d for d in trainable if d != source_domain)}")
             self.target_domain = check_name("target domain", target_domain, trainable)
             if self.target_domain == self.source_domain:
                 raise ValueError("the target domain must differ from the source domain")
-            self.domains = [self.source_domain, self.target_domain]
         else:
             if target_domain is not None:
-                raise ValueError(f"--target only applies to domain_shift, not {protocol}")
+                raise ValueError(f"--target only applies to protocols with a target domain, not {protocol}")
             self.target_domain = None
-            self.domains = [check_name("domain", d, valid) for d in domains] if domains else list(valid)
-            if self.source_domain not in self.domains:
-                self.domains.insert(0, self.source_domain)
+        requested = [check_name("domain", d, valid) for d in domains] if domains else None
+        self.domains = self.rules.scored_domains(valid, self.source_domain, self.target_domain, requested)
         self._cache: dict[tuple, EventSet] = {}
         self._truth: dict[str, tuple] = {}
-        self._paired = self.protocol == "domain_shift" and self._target_is_paired()
+        self._paired = self.rules.needs_target and self._target_is_paired()
 
     def __repr__(self) -> str:
         tgt = f" -> {self.target_domain}" if self.target_domain else ""
@@ -125,10 +135,10 @@ class Task:
         return bool(np.intersect1d(ids[0], ids[1]).size)
 
     def _disjoint_half(self, events: EventSet, half: int) -> EventSet:
-        """Under ``domain_shift`` with paired domains, source and target train use disjoint halves of the
+        """With a target domain paired to the source, source and target train use disjoint halves of the
         true events (opaque ids are pseudo-random, so their parity is a fair split): otherwise a method
         could join the unlabelled target events to their labelled source twins by ``event_id``."""
-        if self.protocol != "domain_shift" or not self._paired:
+        if not self._paired:
             return events
         return events.subset(np.flatnonzero(events.event_id % 2 == half))
 
@@ -138,10 +148,12 @@ class Task:
     def validation_data(self) -> EventSet:
         return self._events(self.source_domain, "validation", True)
 
+    def target_train_data(self) -> EventSet:
+        """The unlabelled target train split (its half disjoint from the source train, where paired)."""
+        return self._disjoint_half(self._events(self.target_domain, "train", False), 1)
+
     def unlabelled_data(self) -> dict[str, EventSet]:
-        if self.protocol != "domain_shift":
-            return {}
-        return {self.target_domain: self._disjoint_half(self._events(self.target_domain, "train", False), 1)}
+        return self.rules.unlabelled(self)
 
     def test_inputs(self) -> dict[str, EventSet]:
         """The unlabelled test split of every scored domain: for ``predict``/``embed`` after ``fit``."""
