@@ -269,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--source", required=True,
                     help="published source name (see `list`), or `release` for SimShift's standard release")
     sp.add_argument("--size", help="release size (with --source release; default: default)")
-    sp.add_argument("--base-url", help=f"release location (with --source release; default: the manifest's, "
-                                       f"or $SIMSHIFT_MIRROR)")
+    sp.add_argument("--base-url", help="release location (with --source release; default: the manifest's, "
+                                       "or $SIMSHIFT_MIRROR)")
     sp.add_argument("--local-dir", help="folder holding files you already downloaded (checked, then ingested)")
     sp.add_argument("--max-jets", type=int, help="convert at most this many jets per split/domain")
     sp.add_argument("--max-files", type=int, help="download at most this many files per domain")

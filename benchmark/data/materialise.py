@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from benchmark.data.paths import dataset_folder
 from benchmark.data.registry import SPLITS, check_name, family_ref, get_family, register_family
-from benchmark.data.writer import (CorruptPart, DatasetWriter, GenerationConflict, part_events, part_path,
+from benchmark.data.writer import (CorruptPart, DatasetWriter, GenerationConflict, part_events, part_path,  # noqa: F401
                                    remove_temporary_files)
 
 

@@ -10,7 +10,7 @@
     families: [ndlar, sfgd, jets]           # optional, default: all
     entry: method.py:MyMethod               # a class: file in this folder, or a module path
     # or, for any language:
-    # command: ["python", "predict.py", "--data", "{data}", "--out", "{out}"]
+    # command: ["python", "run.py", "{phase}", "--data", "{data}", "--out", "{out}", "--state", "{state}"]
     config: {...}                           # handed to the class; values may be {default: x, full: y}
 
 The class implements :class:`Method` (``fit`` / ``predict``, optionally ``embed``), in the spirit of
@@ -18,7 +18,6 @@ DomainBed's ``Algorithm``: the benchmark owns data access, model selection rules
 """
 from __future__ import annotations
 
-import abc
 import importlib
 import importlib.util
 import re
@@ -27,72 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from benchmark.data.events import EventSet
-from benchmark.data.registry import FamilySpec
-from benchmark.tasks import PROTOCOLS, MethodData
+from benchmark.methods.interface import Method, MethodConfigError, RunContext  # noqa: F401 (re-exported)
+from benchmark.tasks import PROTOCOLS
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class MethodConfigError(ValueError):
-    """A method folder whose ``method.yaml`` is missing or malformed."""
-
-
-@dataclass
-class RunContext:
-    """What a method instance is told about the run it is part of."""
-
-    family: FamilySpec
-    protocol: str
-    seed: int
-    size: str = "default"
-    device: str = "cpu"
-    workdir: Path = Path(".")
-    epochs: int | None = None  # a command-line override of the method's own setting
-    progress: bool = True
-    #: the preset of the method's own settings (model width, recipe); ``size`` is the data preset
-    model_size: str | None = None
-    #: a command-line cap on training events (``None``: the method's config decides)
-    max_train_events: int | None = None
-
-    def __post_init__(self):
-        if self.model_size is None:
-            self.model_size = self.size
-
-
-class Method(abc.ABC):
-    """A framework-agnostic benchmark entry.
-
-    ``fit`` gets a :class:`~benchmark.tasks.MethodData` (labelled source train/validation and, under
-    ``domain_shift``, the unlabelled target train) and never a test input.  After ``fit`` returns, the
-    runner calls ``predict`` (class scores ``(N, C)``, probabilities or logits) and/or ``embed`` (a frozen
-    representation ``(N, D)`` for the benchmark's linear probe) on unlabelled test sets; under
-    ``robustness`` and ``linear_probe`` one fit serves both, so neither may depend on the protocol.
-    Model selection may use only what ``fit`` was given.
-    """
-
-    framework: str = "python"
-
-    def __init__(self, config: dict[str, Any], context: RunContext):
-        self.config = config
-        self.context = context
-
-    @abc.abstractmethod
-    def fit(self, data: MethodData) -> None:
-        ...
-
-    @abc.abstractmethod
-    def predict(self, events: EventSet) -> np.ndarray:
-        ...
-
-    def embed(self, events: EventSet) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} provides no embedding (linear_probe needs one)")
-
-    def num_parameters(self) -> int | None:
-        return None
 
 
 @dataclass

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.events import EventSet
-from benchmark.methods.base import Method
+from benchmark.methods.interface import Method
 from benchmark.tasks import MethodData
 
 
