@@ -28,7 +28,8 @@ DOCS = ROOT / "docs"
 
 
 def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, cache_dir, workdir: Path,
-              epochs: int | None, methods=("classifier", "linear_probe"), config: dict | None = None) -> dict:
+              epochs: int | None, methods=("classifier", "linear_probe"), config: dict | None = None,
+              learner: str = "classifier") -> dict:
     import torch
 
     from benchmark.data.registry import get_family
@@ -45,9 +46,10 @@ def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, c
     data = MethodData(full.protocol, full.family, full.source_domain, train, full.validation, {})
     test = task.test_inputs()["nominal"]
     metric = get_family(family).primary_metric
-    out = {"family": family, "n_train": len(train), "seed": seed, "metric": metric}
+    out = {"family": family, "n_train": len(train), "seed": seed, "metric": metric, "learner": learner,
+           "config": config or {}}
     for name in methods:
-        spec = load_method_spec(ROOT / "baselines" / name)
+        spec = load_method_spec(ROOT / "baselines" / (learner if name == "classifier" else name))
         seed_everything(seed)
         ctx = RunContext(family=task.family, protocol="robustness", seed=seed, size=data_size, device="cpu",
                          workdir=workdir / f"{name}_{n}_{seed}", epochs=epochs, progress=False)
@@ -134,6 +136,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default="/tmp/simshift_learning_curves")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", default=None, help="JSON merged into the classifier's config (a variant)")
+    ap.add_argument("--learner", default="classifier", help="the learned baseline (a folder of baselines/)")
     ap.add_argument("--tag", default=None, help="store under '<family>/<tag>' (variants of the recipe)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
@@ -147,7 +150,7 @@ def main(argv=None) -> int:
     for n in args.events:
         for seed in args.seeds:
             rows.append(run_point(args.family, n, seed, args.data_size, args.model_size, args.cache_dir,
-                                  Path(args.workdir), args.epochs, config=json.loads(args.config or "{}")))
+                                  Path(args.workdir), args.epochs, config=json.loads(args.config or "{}"), learner=args.learner))
             store = json.loads(json_path.read_text()) if json_path.exists() else {}
             store[args.family + (f"/{args.tag}" if args.tag else "")] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
                                   "threads": args.threads, "rows": rows}

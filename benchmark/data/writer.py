@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,7 +45,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -69,9 +70,41 @@ def is_temporary(path: str | os.PathLike) -> bool:
     return Path(path).name.startswith(".")
 
 
+def _writer_tag() -> str:
+    """Host and process of the current writer, put into every temporary file name."""
+    return f"w{socket.gethostname().replace('.', '_')}.{os.getpid()}"
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the writer that made temporary file ``name`` may still be running.
+
+    The name carries the writer's host and process id (:func:`_writer_tag`).  A writer on another host
+    (a shard of a job array on a shared file system) is assumed alive: its file is ignored, never
+    deleted; a name without a tag is a leftover of an older version, never alive.
+    """
+    parts = name.split(".")
+    for host, pid in zip(parts, parts[1:]):
+        if host.startswith("w") and pid.isdigit():
+            break
+    else:
+        return False
+    if host != _writer_tag().split(".")[0]:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed writers left under ``folder/data``; return them."""
-    stale = [p for p in Path(folder).glob("data/*/.*") if p.is_file() and ".tmp" in p.name]
+    """Delete the temporary files that killed writers of this host left under ``folder/data``; return them.
+
+    Files of writers still running (other shards) are left alone."""
+    stale = [p for p in Path(folder).glob("data/*/.*")
+             if p.is_file() and ".tmp" in p.name and not _writer_alive(p.name)]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
@@ -273,6 +306,10 @@ class DatasetWriter:
         Returns the provenance found (``None`` for a new folder).  A folder holding parts but no
         provenance is of unknown origin and is refused, never adopted.
         """
+        with self._locked():
+            return self._claim()
+
+    def _claim(self) -> dict[str, Any] | None:
         old = self.existing_provenance()
         mine = self.identity()
         if old is None:
@@ -293,7 +330,24 @@ class DatasetWriter:
                                      f"Delete that folder, or pass another --cache-dir.")
         return old
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the folder's records: shards run as separate jobs finalise one at a time,
+        and the last one to finish sees every part (``fcntl.flock``; released if the process dies)."""
+        import fcntl
+
+        with open(self.folder / ".records.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def finalize(self, expected_parts: list[Path] | None = None) -> dict[str, Any]:
+        with self._locked():
+            return self._finalize(expected_parts)
+
+    def _finalize(self, expected_parts: list[Path] | None = None) -> dict[str, Any]:
         """Hash every part on disk, write provenance.json and README.md; return the provenance.
 
         ``complete`` is true when every expected part exists (shards of one run finish in any
