@@ -208,7 +208,9 @@ def run_fit_seed(spec: MethodSpec, plan: FitPlan, seed: int, context: RunContext
     t0 = time.time()
     method.fit(task0.method_data())
     fit_s = time.time() - t0
-    test = task0.test_inputs()  # test inputs exist for the method only from here on
+    test = {}  # test inputs exist for the method only from here on (every domain a protocol of the plan scores)
+    for task in todo:
+        test.update(task.test_inputs())
     for task in todo:
         t1 = time.time()
         report, predictions = task.rules.score(task, method, test)

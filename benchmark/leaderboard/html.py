@@ -7,7 +7,7 @@ import html
 from benchmark.leaderboard.markdown import UNDEFINED, _row, _safe_url, _sort_value
 from benchmark.leaderboard.plots import (MAX_PARAMETER_PLOTS, MAX_PLOTTED_METHODS, domain_bar_plot, parameter_curves,
                                          parameter_plot)
-from benchmark.leaderboard.ranking import RANKING_RULES, Group
+from benchmark.leaderboard.ranking import ranking_rules, Group
 
 # ------------------------------------------------------------------------------------------- html
 
@@ -97,7 +97,7 @@ def render_html(groups: list[Group]) -> str:
             body.append("<h2>Current benchmark</h2>" if current else "<h2>Other data or evaluator versions</h2>")
             body += [_group_html(g) for g in chosen]
             body.append("</section>")
-    body += ["<h2>Ranking rules</h2>", f'<pre class="rules">{_e(RANKING_RULES)}</pre>']
+    body += ["<h2>Ranking rules</h2>", f'<pre class="rules">{_e(ranking_rules())}</pre>']
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             "<title>SimShift leaderboard</title>\n<style>\n" + _CSS + "</style>\n</head>\n<body>\n"

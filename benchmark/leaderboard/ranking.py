@@ -12,7 +12,7 @@ from benchmark.results.io import evaluator_version
 
 #: written into README.md and index.html; implemented by ``_score_per_seed``, ``_rank_key`` and
 #: ``_group_key`` below.  Keep the text and the code in step.
-RANKING_RULES = """\
+_RULES_TEMPLATE = """\
 0. Every entry is a verified claim: it carries its predictions, and its metrics are recomputed from
    them and the test labels by the official evaluator when it is submitted and again in CI.  A
    result without predictions is refused.
@@ -24,9 +24,7 @@ RANKING_RULES = """\
    tables under "Other data or evaluator versions", never mixed with the current ones.
 2. The score of a table is the family's primary metric (`accuracy` for `ndlar` and `sfgd`, `auc` for
    `jets`), higher is better:
-   - `robustness`: mean over the shifted domains (every scored domain except the source domain);
-   - `domain_shift`: on the target domain;
-   - `linear_probe`: mean over all scored domains.
+{protocol_rules}
    It is computed for each seed, then reported as mean ± sample standard deviation (ddof = 1) over
    the seeds (at least 3).
 3. Rank by the mean score (higher first); ties are broken by the smaller drop (score on the source
@@ -34,6 +32,18 @@ RANKING_RULES = """\
 4. Only standard entries are ranked (no test labels used; no target-domain labels, and no target
    data outside `domain_shift`).  Other entries are listed below the table, marked "not ranked".
 """
+
+
+
+def ranking_rules() -> str:
+    """The ranking rules with one line per registered protocol (its ``score_rule``)."""
+    from benchmark.protocols import get_protocol, protocol_names
+
+    lines = [f"   - {get_protocol(p).score_rule}" for p in protocol_names()]
+    return _RULES_TEMPLATE.replace("{protocol_rules}", ";\n".join(lines) + ".")
+
+
+RANKING_RULES = ranking_rules()
 
 # ----------------------------------------------------------------------------------------- scoring
 
@@ -53,26 +63,29 @@ def _primary_metric(result: dict) -> str:
 
 
 def _score_per_seed(result: dict, metric: str) -> dict[str, list[float | None]]:
-    """Per seed: the ranked score, the source-domain value, the shifted mean and the drop."""
-    source, domains = result["source_domain"], result["domains"]
-    shifted = [d for d in domains if d != source]
-    out = {"score": [], "nominal": [], "shifted": [], "drop": [], "agreement": []}
+    """Per seed: the ranked score (the protocol's :meth:`~benchmark.protocols.Protocol.headline`) and the
+    summary values, read from the verified per-seed summaries the evaluator computed: never re-derived."""
+    from benchmark.protocols import get_protocol
+
+    protocol = get_protocol(result["protocol"])
+    out = {"score": [], "nominal": [], "shifted": [], "drop": [], "agreement": [], "worst": []}
     for entry in result["per_seed"]:
-        v = {d: entry["per_domain"][d][metric] for d in domains}
-        nominal = v.get(source)
-        shifted_mean = float(np.mean([v[d] for d in shifted])) if shifted else None
-        if result["protocol"] == "domain_shift":
-            score = v[result["target_domain"]]
-        elif result["protocol"] == "linear_probe":
-            score = float(np.mean(list(v.values())))
-        else:
-            score = shifted_mean if shifted_mean is not None else nominal
-        out["score"].append(score)
-        out["nominal"].append(nominal)
-        out["shifted"].append(shifted_mean)
-        out["drop"].append(None if nominal is None or shifted_mean is None else nominal - shifted_mean)
-        out["agreement"].append(entry["summary"].get("agreement"))
+        s = entry["summary"]
+        out["score"].append(protocol.headline(entry, result))
+        out["nominal"].append(s.get("nominal"))
+        out["shifted"].append(s.get("mean_shifted") if len(result["domains"]) > 1 else None)
+        out["drop"].append(s.get("drop") if len(result["domains"]) > 1 else None)
+        out["agreement"].append(s.get("agreement"))
+        out["worst"].append(s.get("worst"))
     return out
+
+
+def _worst_domain(result: dict) -> str | None:
+    """The per-seed summaries' worst domain (the most frequent one where seeds disagree)."""
+    names = [e["summary"].get("worst_domain") for e in result["per_seed"] if e["summary"].get("worst_domain")]
+    if not names or len(result["domains"]) < 2:
+        return None
+    return max(sorted(set(names)), key=names.count)
 
 
 @dataclass
@@ -100,9 +113,7 @@ def make_entry(file: str, result: dict) -> Entry:
     seeds = _score_per_seed(result, metric)
     stats = {k: (_mean_std(v) if all(x is not None for x in v) else None) for k, v in seeds.items()}
     per_domain = {d: _mean_std([e["per_domain"][d][metric] for e in result["per_seed"]]) for d in result["domains"]}
-    candidates = [d for d in result["domains"] if d != result["source_domain"]] or list(result["domains"])
-    worst = min(sorted(candidates), key=lambda d: per_domain[d][0]) if candidates else None
-    return Entry(file, result, metric, stats, per_domain, worst)
+    return Entry(file, result, metric, stats, per_domain, _worst_domain(result))
 
 
 def _rank_key(e: Entry):
@@ -173,8 +184,9 @@ class Group:
         _, _, protocol, _, target, size, version, ev, data_hash = self.key
         first = self.entries[0]
         scored = first.result["domains"]
-        what = {"robustness": "mean over the shifted domains", "domain_shift": f"on {target}",
-                "linear_probe": "mean over all scored domains"}[protocol]
+        from benchmark.protocols import get_protocol
+
+        what = get_protocol(protocol).score_rule.split(": ", 1)[-1].replace("the target domain", target)
         return (f"Data version {version}, size {size}, {len(scored)} scored domains, test data {data_hash}; "
                 f"evaluator {ev}. Score: {first.metric}, {what}.")
 

@@ -65,8 +65,15 @@ class Protocol(abc.ABC):
             errors.append(f"protocol {self.name} needs a target_domain")
         if not self.needs_target and result.get("target_domain") is not None:
             errors.append(f"target_domain must be null for protocol {self.name}")
-        if not self.needs_target and result.get("source_domain") not in result.get("domains", []):
-            errors.append(f"the source domain {result.get('source_domain')!r} must be among the scored domains")
+        domains = result.get("domains", [])
+        if result.get("source_domain") not in domains:
+            errors.append(f"source_domain {result.get('source_domain')!r} is not among the scored domains {domains}")
+        target = result.get("target_domain")
+        if self.needs_target and target is not None:
+            if target not in domains:
+                errors.append(f"target_domain {target!r} is not among the scored domains {domains}")
+            elif target == result.get("source_domain"):
+                errors.append("target_domain must differ from source_domain")
         return errors
 
     def describe(self) -> dict[str, Any]:

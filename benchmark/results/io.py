@@ -39,10 +39,18 @@ class ResultFileError(ValueError):
         super().__init__(where + "invalid result file:\n" + "\n".join(f"  - {r}" for r in self.reasons))
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
+def _schema_for(protocols: tuple[str, ...]) -> dict:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema["properties"]["protocol"]["enum"] = list(protocols)
+    return schema
+
+
 def load_schema() -> dict:
-    """The published JSON Schema of result files."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The published JSON Schema of result files, its protocol list taken from the protocol registry."""
+    from benchmark.protocols import protocol_names
+
+    return _schema_for(tuple(protocol_names()))
 
 
 def _validator():
@@ -206,18 +214,9 @@ def consistency_errors(result: dict) -> list[str]:
     seeds = result["seeds"]
     if [e["seed"] for e in result["per_seed"]] != seeds:
         errors.append(f"per_seed seeds {[e['seed'] for e in result['per_seed']]} differ from seeds {seeds}")
-    if result["source_domain"] not in domains and result["protocol"] != "domain_shift":
-        errors.append(f"source_domain {result['source_domain']!r} is not among the scored domains {domains}")
-    target = result["target_domain"]
-    if result["protocol"] == "domain_shift":
-        if target is None:
-            errors.append("protocol domain_shift needs a target_domain")
-        elif target not in domains:
-            errors.append(f"target_domain {target!r} is not among the scored domains {domains}")
-        elif target == result["source_domain"]:
-            errors.append("target_domain must differ from source_domain")
-    elif target is not None:
-        errors.append(f"target_domain must be null for protocol {result['protocol']}")
+    from benchmark.protocols import get_protocol
+
+    errors += get_protocol(result["protocol"]).result_errors(result)
     for name, block in (("dataset.test_sha256", result["dataset"]["test_sha256"]),
                         ("domain_parameters", result["domain_parameters"])):
         if sorted(block) != sorted(domains):
