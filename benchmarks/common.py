@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmark.data.writer import write_text_atomic
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCHEMA_VERSION = 1
@@ -162,16 +164,7 @@ class Result:
         out.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
         path = out / f"{self.name}.json"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{self.name}.", suffix=".json.tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1, default=_json_default)
-                f.write("\n")
-            os.chmod(tmp, public_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(data, indent=1, default=_json_default) + "\n")
         for t in self.tables:
             print(f"\n## {t['title']}")
             print(tabulate(t["rows"], headers=t["columns"], tablefmt="github"))
@@ -182,13 +175,6 @@ class Result:
         print(f"\nload average before {data['load_average_before']} after {data['load_average_after']}; "
               f"wrote {path}")
         return path
-
-
-def public_mode() -> int:
-    """rw for everyone the umask allows (mkstemp creates 0600 files, wrong for files meant to be committed)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _json_default(o):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT, RESULTS_DIR, public_mode
+from benchmark.data.writer import write_text_atomic
+from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT, RESULTS_DIR
 
 #: run order of ``--run`` (cheap first); each is ``python -m benchmarks.<name>`` with its defaults
 SCRIPTS = ("encoders", "sparse_vs_dense", "loading", "memory", "generation", "profile_stage", "baselines_walltime")
@@ -133,18 +132,6 @@ def render_gpu_checks(gpu_dir: Path) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, public_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", action="store_true", help="re-run the harness scripts (defaults) before rendering")
@@ -167,7 +154,7 @@ def main(argv=None) -> int:
     if not results:
         raise SystemExit(f"no result files in {results_dir}; run `python -m benchmarks.report --run` first")
     gpu = render_gpu_checks(results_dir / "gpu")
-    write_atomic(Path(args.output), render(results) + ("\n" + gpu if gpu else ""))
+    write_text_atomic(Path(args.output), render(results) + ("\n" + gpu if gpu else ""))
     print(f"wrote {args.output} from {len(results)} result file(s)")
     return 0
 

@@ -142,7 +142,7 @@ def test_profile_stage_baseline_run(out, tmp_path, toy_cache):
                                "--out-dir", str(out), *TOY]) == 0
     data = _read(out, "profile_stage_run")
     assert (out / "profile_stage_run.pstats").exists()
-    assert any("run_one_seed" in r[0] for r in data["tables"][1]["rows"])
+    assert any("run_fit_seed" in r[0] for r in data["tables"][1]["rows"])
     # every domain of the toy family is resolved through datasets once, not once per read
     n_domains = len(get_family("toy").source(None).domains)
     calls = [n for n in data["notes"] if n.startswith("datasets.load_dataset:")]

@@ -115,6 +115,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
+    """Write a matplotlib figure atomically (plots in the docs are regenerated in place)."""
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **savefig_kwargs)
+    return path
+
+
 def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -72,6 +72,7 @@ import numpy as np
 from benchmark.data.fetch import FetchError, RemoteFile, _human, fetch_file, file_hash, mismatch, resolve_url
 from benchmark.data.registry import (EVENT_ID_STRIDE, SPLIT_CODES, ColumnSpec, DomainSpec, FamilySpec,
                                      SourceSpec)
+from benchmark.simulators.jets.detector import jet_kinematics
 from benchmark.sources.base import PublishedSource
 
 RECORD_ID = "80030"
@@ -363,19 +364,6 @@ def constituents_to_p4(pt, eta, phi, energy):
     g = MEV_PER_GEV
     return e / g, p * np.cos(f) / g, p * np.sin(f) / g, p * np.sinh(h) / g, offsets
 
-
-def jet_kinematics(e, px, py, pz, offsets):
-    """pT, eta, phi, mass of the constituent sums (GeV); empty jets give zeros."""
-    n = len(offsets) - 1
-    jet = np.repeat(np.arange(n), np.diff(offsets))
-    E, X, Y, Z = (np.bincount(jet, weights=a, minlength=n) for a in (e, px, py, pz))
-    pt = np.hypot(X, Y)
-    p = np.sqrt(pt ** 2 + Z ** 2)
-    safe = np.where(pt > 0, pt, 1.0)
-    eta = np.where(pt > 0, np.arcsinh(Z / safe), 0.0)
-    phi = np.arctan2(Y, X)
-    mass = np.sqrt(np.maximum(E ** 2 - p ** 2, 0.0))
-    return pt, eta, phi, mass
 
 
 def convert_block(block: dict[str, np.ndarray], set_name: str, split: str, first_id: int) -> dict[str, Any]:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.data.writer import save_figure
 
 FEATURES = ("jet_mass", "tau32", "tau21", "multiplicity")
 
@@ -148,10 +149,8 @@ def _plot(obs_by_domain: dict, key: str, bins, xlabel: str, path: Path) -> None:
         ax.set_ylabel("normalised")
     axes[1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.data.writer import save_figure, write_text_atomic
 
 from benchmark.simulators.ndlar import constants as C
 from benchmark.simulators.ndlar import detector, particles
@@ -28,16 +28,7 @@ REF_RANGE = {"muon": [0.70, 2.38, 10.8, 30.4, 76.2, 123.6, 217.4, 441.5],
 
 
 def _save(fig, path: Path) -> None:
-    """Atomic PNG write (temp file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _nominal(**kw):
@@ -311,10 +302,7 @@ def main(argv=None) -> int:
     plot_events(out, plt, summary, args.events, args.seed)
     plot_domains(out, plt, summary, 100, args.seed)
     text = json.dumps(summary, indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=".summary.", dir=out)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-    os.replace(tmp, out / "summary.json")
+    write_text_atomic(out / "summary.json", text + "\n")
     print(text)
     return 0
 

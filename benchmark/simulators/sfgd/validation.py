@@ -7,12 +7,12 @@ are also used by ``tests/test_sfgd.py`` (the tests compare them with independent
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.data.writer import save_figure
 
 from benchmark.simulators.base import chunk_rng
 from benchmark.simulators.sfgd import constants as C
@@ -139,15 +139,7 @@ def shift_check(seed: int, n_train: int = 2000, n_test: int = 1000) -> dict[str,
 
 # ----------------------------------------------------------------------------- plots
 def _savefig(fig, path: Path):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; plots are for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def main(argv=None) -> dict:
