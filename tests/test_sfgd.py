@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.data.registry import UnknownNameError, get_family
 from benchmark.simulators.sfgd import constants as C
-from benchmark.simulators.sfgd import response, tracking
+from benchmark.simulators.sfgd import detector, particles
 from benchmark.simulators.sfgd.generator import FIXED_DOMAINS, SCAN_DOMAINS, SFGDGenerator
 from benchmark.simulators.sfgd.validation import (measure_crosstalk, mip_quenched_dedx, muon_momentum_to_T,
                                                   pencil_truth, render_truth, straight_range)
@@ -35,16 +35,16 @@ def chunk(gen):
 
 # ------------------------------------------------------------------ physics tables
 def test_stopping_power_and_ranges_match_reference():
-    tb = tracking.get_tables()
-    smin = tracking.mass_stopping_power(tracking.MUON, np.logspace(1, 4, 2000)).min()
+    tb = particles.get_tables()
+    smin = particles.mass_stopping_power(particles.MUON, np.logspace(1, 4, 2000)).min()
     assert smin == pytest.approx(1.94, rel=0.01)  # MIP minimum in MeV cm2/g
     scale = C.DENSITY_G_CM3 / RHO_REF  # the tables are at the simulator's density
-    P = np.full(1, tracking.PROTON)
+    P = np.full(1, particles.PROTON)
     for T, r_ref in ((56.0, 2.6), (100.0, 7.4), (200.0, 25.0)):
         assert tb.range(P, np.array([T]))[0] * scale == pytest.approx(r_ref, rel=0.03)
     assert tb.stopping_power(P, np.array([10.0]))[0] / scale == pytest.approx(48.0, rel=0.03)
     assert tb.stopping_power(P, np.array([100.0]))[0] / scale == pytest.approx(7.6, rel=0.03)
-    M = np.full(1, tracking.MUON)
+    M = np.full(1, particles.MUON)
     assert tb.range(M, muon_momentum_to_T([300.0]))[0] * scale == pytest.approx(80.0, rel=0.06)
     assert tb.range(M, muon_momentum_to_T([600.0]))[0] * scale == pytest.approx(220.0, rel=0.06)
     # Birks quenching factor 1/(1 + kB dE/dx) with kB = 0.126 mm/MeV: 0.975 MIP, 0.86 (50 MeV p), 0.62 (10 MeV p)
@@ -52,8 +52,8 @@ def test_stopping_power_and_ranges_match_reference():
         dq = np.diff(tb.quenched_energy(P.repeat(2), np.array([T - 0.01, T + 0.01])))[0] / 0.02
         assert dq == pytest.approx(factor, rel=0.03)
     # inverse table is consistent
-    R = tb.range(np.full(3, tracking.PROTON), np.array([5.0, 50.0, 300.0]))
-    assert tb.energy(np.full(3, tracking.PROTON), R) == pytest.approx([5.0, 50.0, 300.0], rel=1e-3)
+    R = tb.range(np.full(3, particles.PROTON), np.array([5.0, 50.0, 300.0]))
+    assert tb.energy(np.full(3, particles.PROTON), R) == pytest.approx([5.0, 50.0, 300.0], rel=1e-3)
 
 
 # ------------------------------------------------------------------ contract, determinism, pairing
@@ -109,9 +109,9 @@ def test_pairing_same_truth_and_same_primary_light(gen, chunk):
     # cubes with a true deposit and no lit face neighbour receive no crosstalk: identical light
     light = gen.simulate(gen.sample_truth(np.random.default_rng(1), 30), *(np.random.default_rng(s) for s in (2, 3, 4)))[1]
     isolated = light.has_deposit & (light.xt_base.sum(1) == 0)
-    q0 = response.render(light, np.zeros(30)).charge
+    q0 = detector.render(light, np.zeros(30)).charge
     assert isolated.any()
-    hits = [response.render(light, np.full(30, gen.strength(f))) for f in (0.0, 0.5, 1.0)]
+    hits = [detector.render(light, np.full(30, gen.strength(f))) for f in (0.0, 0.5, 1.0)]
     sel = [np.isin(h.cube + h.ev * C.N_CUBES_TOTAL, (light.cube + light.ev * C.N_CUBES_TOTAL)[isolated]) for h in hits]
     np.testing.assert_array_equal(hits[0].charge[sel[0]], hits[1].charge[sel[1]])
     np.testing.assert_array_equal(hits[0].charge[sel[0]], hits[2].charge[sel[2]])
@@ -131,20 +131,20 @@ def test_mip_light_yield_measured_back():
     g = SFGDGenerator(classes=("muon",), kinetic_energy_range={"muon": (400.0, 1000.0)}, decays=False)
     cols = g.generate_chunk("test", 0, IDS, 3, domains=["xtalk_000"])["xtalk_000"]
     measured = mip_quenched_dedx(cols)
-    tb = tracking.get_tables()
-    S = tb.stopping_power(np.full(len(IDS), tracking.MUON), cols["kinetic_energy"].astype(float))
+    tb = particles.get_tables()
+    S = tb.stopping_power(np.full(len(IDS), particles.MUON), cols["kinetic_energy"].astype(float))
     expected = np.mean(S / (1 + C.BIRKS_KB_CM_PER_MEV * S))
     # MIP 2.00 MeV/cm x Birks 0.975 (reference/sfgd.md), plus up to ~5% relativistic rise at 0.4-1 GeV
     assert 1.0 <= expected / (2.0 * 0.975) <= 1.05
     assert measured == pytest.approx(expected, rel=0.04)
     # absolute scale: p.e. per fibre for a MIP crossing 1 cm at the detector centre, S3 assumes ~40
     centre = np.array([[C.N_CUBES_X // 2, C.N_CUBES_Y // 2, C.N_CUBES_Z // 2]])
-    pe_fibre = 2.0 * 0.975 * response.pe_per_mev(centre, response.ResponseConfig())
+    pe_fibre = 2.0 * 0.975 * detector.pe_per_mev(centre, detector.ResponseConfig())
     assert np.all((pe_fibre > 35) & (pe_fibre < 75))
 
 
 def test_crosstalk_measured_back_per_domain():
-    clean = SFGDGenerator(response_config=response.ResponseConfig(threshold=False, noise=False, saturation=False,
+    clean = SFGDGenerator(response_config=detector.ResponseConfig(threshold=False, noise=False, saturation=False,
                                                                  min_views=1))
     out = clean.generate_chunk("train", 1, IDS, 2, domains=list(FIXED_DOMAINS) + ["xtalk_random"])
     assert measure_crosstalk(out["xtalk_000"], out["xtalk_000"])[0] == 0.0
@@ -164,10 +164,10 @@ def test_muon_range_in_cubes_matches_csda():
     dep, hits = render_truth(g, truth, 0.5, seed=4)
     co = hits.coords()
     o = hits.offsets
-    stopped = np.flatnonzero(dep.fate == tracking.FATE_STOPPED)
+    stopped = np.flatnonzero(dep.fate == particles.FATE_STOPPED)
     assert len(stopped) >= 30  # interactions are off for muons; all stop inside along z
     r = np.array([straight_range(co[o[i]:o[i + 1]], hits.crosstalk[o[i]:o[i + 1]], truth.start[i]) for i in stopped])
-    csda = tracking.get_tables().range(np.full(1, tracking.MUON), np.array([T]))[0]
+    csda = particles.get_tables().range(np.full(1, particles.MUON), np.array([T]))[0]
     assert 0.95 <= r.mean() / csda <= 1.02
     assert r.mean() * C.DENSITY_G_CM3 / RHO_REF == pytest.approx(80.0, rel=0.06)  # reference: 0.8 m
 
@@ -178,7 +178,7 @@ def test_proton_bragg_rise():
     dep, hits = render_truth(g, truth, 0.0, seed=9)
     co = hits.coords()
     ratios = []
-    for i in np.flatnonzero(dep.fate == tracking.FATE_STOPPED):
+    for i in np.flatnonzero(dep.fate == particles.FATE_STOPPED):
         sl = slice(hits.offsets[i], hits.offsets[i + 1])
         z, q = co[sl][:, 2], hits.charge[sl]
         per_z = np.array([q[z == k].sum() for k in np.unique(z)])

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 
+from benchmark.simulators.physics import Material
+
 # --------------------------------------------------------------------------------------------
 # Liquid argon                                                                   [PDG-LAr]
 # --------------------------------------------------------------------------------------------
@@ -40,6 +42,9 @@ STERNHEIMER_X1 = 3.0
 STERNHEIMER_CBAR = 5.2146
 STERNHEIMER_DELTA0 = 0.0
 RADIATION_LENGTH_CM = 14.00  # X0 = 19.55 g/cm^2 / 1.396 g/cm^3 [PDG-LAr]
+#: liquid argon as the shared Bethe formula needs it (:mod:`benchmark.simulators.physics`)
+LAR = Material("liquid argon", LAR_Z_OVER_A, LAR_I_MEV, LAR_DENSITY, STERNHEIMER_X0, STERNHEIMER_X1,
+               STERNHEIMER_CBAR, STERNHEIMER_A, STERNHEIMER_K, STERNHEIMER_DELTA0)
 MOLIERE_RADIUS_CM = 9.043    # R_M [PDG-LAr]
 CRITICAL_ENERGY_MEV = 32.84  # E_c for electrons (Rossi definition) [PDG-LAr]
 PAIR_MFP_CM = 9.0 / 7.0 * RADIATION_LENGTH_CM  # photon conversion length 18.0 cm, high-energy limit [PDG-RPP 34.4.2]

@@ -27,32 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.simulators.ndlar import constants as C
+from benchmark.simulators.physics import K_BETHE, bethe_mass_stopping_power, isotropic  # noqa: F401 (isotropic: re-exported)
 
-# Bethe constant K = 4 pi N_A r_e^2 m_e c^2 [PDG-RPP 34.2]
-_K_BETHE = 0.307075  # MeV cm^2 / mol
-_LN10 = math.log(10.0)
 
 MASSES = {13: C.MUON_MASS, 211: C.PION_MASS, 2212: C.PROTON_MASS, 11: C.ELECTRON_MASS}
 
 
 def bethe_dedx(T: np.ndarray, mass: float) -> np.ndarray:
     """Mean energy loss -dE/dx in MeV/cm of a singly charged particle of kinetic energy ``T`` (MeV)
-    in liquid argon: Bethe formula with the density effect [PDG-RPP eq. 34.5, 34.7]."""
-    T = np.asarray(T, dtype=np.float64)
-    gamma = 1.0 + T / mass
-    bg2 = gamma ** 2 - 1.0
-    beta2 = bg2 / gamma ** 2
-    me = C.ELECTRON_MASS
-    tmax = 2 * me * bg2 / (1 + 2 * gamma * me / mass + (me / mass) ** 2)
-    x = 0.5 * np.log10(np.maximum(bg2, 1e-30))
-    delta = np.where(x >= C.STERNHEIMER_X1, 2 * _LN10 * x - C.STERNHEIMER_CBAR,
-                     np.where(x >= C.STERNHEIMER_X0,
-                              2 * _LN10 * x - C.STERNHEIMER_CBAR
-                              + C.STERNHEIMER_A * np.clip(C.STERNHEIMER_X1 - x, 0, None) ** C.STERNHEIMER_K,
-                              C.STERNHEIMER_DELTA0 * 10 ** (2 * (x - C.STERNHEIMER_X0))))
-    arg = 2 * me * bg2 * tmax / C.LAR_I_MEV ** 2
-    bracket = 0.5 * np.log(np.maximum(arg, 1.0 + 1e-12)) - beta2 - 0.5 * delta
-    return _K_BETHE * C.LAR_Z_OVER_A / beta2 * np.maximum(bracket, 1e-3) * C.LAR_DENSITY
+    in liquid argon: the shared Bethe formula with the density effect [PDG-RPP eq. 34.5, 34.7]."""
+    return bethe_mass_stopping_power(T, mass, C.LAR) * C.LAR_DENSITY
 
 
 @dataclass(frozen=True)
@@ -104,13 +88,6 @@ def frame(d: np.ndarray) -> np.ndarray:
     ux, uy, uz = u[0] / nu, u[1] / nu, u[2] / nu
     vx, vy, vz = dy * uz - dz * uy, dz * ux - dx * uz, dx * uy - dy * ux
     return np.array([[ux, vx, dx], [uy, vy, dy], [uz, vz, dz]])
-
-
-def isotropic(rng: np.random.Generator, n: int | None = None) -> np.ndarray:
-    cos = rng.uniform(-1, 1, n)
-    phi = rng.uniform(0, 2 * np.pi, n)
-    sin = np.sqrt(1 - cos ** 2)
-    return np.stack([sin * np.cos(phi), sin * np.sin(phi), cos], axis=-1)
 
 
 def rotate_from(axis: np.ndarray, cos_theta, phi) -> np.ndarray:
@@ -223,7 +200,7 @@ def track(mass: float, T0: float, start, d0, t0: float, rng: np.random.Generator
     if delta_cut is not None:
         de = de - delta_rays(mass, Tm, beta, step, mids, dirs, delta_cut, t0, rng, dep)[0]
     if fluctuate:
-        xi = 0.5 * _K_BETHE * C.LAR_Z_OVER_A * C.LAR_DENSITY * step / beta ** 2
+        xi = 0.5 * K_BETHE * C.LAR_Z_OVER_A * C.LAR_DENSITY * step / beta ** 2
         de_dep = np.clip(de + xi * (_moyal(rng, n) - _MOYAL_MEAN), 0.0, 5 * de + 1.0)
     else:
         de_dep = de
@@ -247,7 +224,7 @@ def delta_rays(mass, T, beta, step, mids, dirs, cut, t0, rng, dep) -> np.ndarray
     ok = tmax > cut
     if not np.any(ok):
         return np.zeros_like(T), 0
-    k = 0.5 * _K_BETHE * C.LAR_Z_OVER_A * C.LAR_DENSITY / beta ** 2
+    k = 0.5 * K_BETHE * C.LAR_Z_OVER_A * C.LAR_DENSITY / beta ** 2
     tm = np.where(ok, tmax, cut)
     mean_loss = np.where(ok, k * np.log(tm / cut) * step, 0.0)
     counts = rng.poisson(np.where(ok, k * (1.0 / cut - 1.0 / tm) * step, 0.0))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from benchmark.simulators.physics import Material
+
 # ----------------------------------------------------------------------------- geometry
 #: cubes along X, Y, Z [S5 src/SFGD_defines.h: 192 x 56 x 182]
 N_CUBES_X, N_CUBES_Y, N_CUBES_Z = 192, 56, 182
@@ -40,6 +42,9 @@ STERNHEIMER_X0 = 0.1647
 STERNHEIMER_X1 = 2.5031
 STERNHEIMER_A = 0.16454
 STERNHEIMER_K = 3.2224
+#: polystyrene as the shared Bethe formula needs it (:mod:`benchmark.simulators.physics`; an insulator: delta0 = 0)
+POLYSTYRENE = Material("polystyrene scintillator", Z_OVER_A, MEAN_EXCITATION_MEV, DENSITY_G_CM3, STERNHEIMER_X0,
+                       STERNHEIMER_X1, STERNHEIMER_C, STERNHEIMER_A, STERNHEIMER_K)
 #: radiation length of polystyrene in g/cm2 [computed from the C8H8 composition, sfgd.md section 5; PDG 43.79]
 RADIATION_LENGTH_G_CM2 = 43.79
 RADIATION_LENGTH_CM = RADIATION_LENGTH_G_CM2 / DENSITY_G_CM3  # 42.4 cm

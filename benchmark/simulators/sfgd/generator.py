@@ -16,11 +16,11 @@ import numpy as np
 from benchmark.data.registry import DomainSpec, UnknownNameError
 from benchmark.simulators.base import Columns, Generator, chunk_rng
 from benchmark.simulators.sfgd import constants as C
-from benchmark.simulators.sfgd import response, tracking
+from benchmark.simulators.sfgd import detector, particles
 
 PDG = {"electron": 11, "muon": 13, "charged_pion": 211, "proton": 2212}
-KIND = {"electron": tracking.ELECTRON, "muon": tracking.MUON, "charged_pion": tracking.PION,
-        "proton": tracking.PROTON}
+KIND = {"electron": particles.ELECTRON, "muon": particles.MUON, "charged_pion": particles.PION,
+        "proton": particles.PROTON}
 
 #: fixed training/evaluation domains: name -> kept fraction f (strength = f x 2 x measured)
 FIXED_DOMAINS = {"xtalk_000": 0.0, "xtalk_025": 0.25, "nominal": 0.5, "xtalk_075": 0.75, "xtalk_100": 1.0}
@@ -62,7 +62,7 @@ class SFGDGenerator(Generator):
                  kinetic_energy_range: dict[str, tuple[float, float]] | None = None,
                  magnetic_field_t: float = C.MAGNETIC_FIELD_T, birks_kb_cm_per_mev: float = C.BIRKS_KB_CM_PER_MEV,
                  crosstalk_measured: float = C.CROSSTALK_MEASURED, decays: bool = True,
-                 response_config: response.ResponseConfig | None = None):
+                 response_config: detector.ResponseConfig | None = None):
         """Defaults reproduce the published dataset; the options exist for validation and tests.
 
         ``classes`` restricts the particle gun to some classes (labels keep the full class order).
@@ -82,9 +82,9 @@ class SFGDGenerator(Generator):
         if crosstalk_measured < 0:
             raise ValueError("crosstalk_measured must be >= 0 (a fraction per face, e.g. 0.03)")
         self.crosstalk_measured = float(crosstalk_measured)
-        self.transport_config = tracking.TransportConfig(magnetic_field_t=float(magnetic_field_t), decays=decays)
+        self.transport_config = particles.TransportConfig(magnetic_field_t=float(magnetic_field_t), decays=decays)
         self.birks_kb = float(birks_kb_cm_per_mev)
-        self.response_config = response_config or response.ResponseConfig()
+        self.response_config = response_config or detector.ResponseConfig()
 
     # ------------------------------------------------------------------ domains
     def strength(self, f: float) -> float:
@@ -130,7 +130,7 @@ class SFGDGenerator(Generator):
         pdg = np.where(np.isin(cls, ["muon", "charged_pion"]), pdg * sign, pdg)
         m = C.FIDUCIAL_MARGIN_CM
         start = rng.uniform(m, np.array(C.GRID, float) - m, (n, 3))
-        return Truth(label, pdg, T, tracking.isotropic(rng, n), start)
+        return Truth(label, pdg, T, particles.isotropic(rng, n), start)
 
     @staticmethod
     def charge_of(pdg: np.ndarray) -> np.ndarray:
@@ -141,15 +141,15 @@ class SFGDGenerator(Generator):
         return q
 
     # ------------------------------------------------------------------ simulation
-    def simulate(self, truth: Truth, rng_transport, rng_light, rng_xtalk) -> tuple[tracking.Deposits, response.ChunkLight]:
+    def simulate(self, truth: Truth, rng_transport, rng_light, rng_xtalk) -> tuple[particles.Deposits, detector.ChunkLight]:
         """Transport the true particles and draw their domain-independent light."""
         n = len(truth)
         kind = np.array([KIND[C.CLASS_NAMES[i]] for i in truth.label], np.int64)
-        prim = tracking.Particles.new(rng_transport, np.arange(n), kind, self.charge_of(truth.pdg), truth.start,
+        prim = particles.Particles.new(rng_transport, np.arange(n), kind, self.charge_of(truth.pdg), truth.start,
                                       truth.direction, truth.kinetic_energy, primary=True)
-        tables = tracking.get_tables(C.DENSITY_G_CM3, self.birks_kb)
-        dep = tracking.transport(prim, n, rng_transport, tables, self.transport_config)
-        light = response.prepare(dep.ev, dep.cube, dep.energy, dep.quenched, n, rng_light, rng_xtalk,
+        tables = particles.get_tables(C.DENSITY_G_CM3, self.birks_kb)
+        dep = particles.transport(prim, n, rng_transport, tables, self.transport_config)
+        light = detector.prepare(dep.ev, dep.cube, dep.energy, dep.quenched, n, rng_light, rng_xtalk,
                                  self.response_config)
         return dep, light
 
@@ -184,10 +184,10 @@ class SFGDGenerator(Generator):
             out[name] = self.render(light, f, common)
         return out
 
-    def render(self, light: response.ChunkLight, f: np.ndarray, common: dict[str, Any]) -> Columns:
+    def render(self, light: detector.ChunkLight, f: np.ndarray, common: dict[str, Any]) -> Columns:
         """Columns of one domain for per-event kept fractions ``f``."""
         strength = f * 2.0 * self.crosstalk_measured
-        hits = response.render(light, strength, self.response_config)
+        hits = detector.render(light, strength, self.response_config)
         coords = hits.coords().reshape(-1)
         o = hits.offsets
         cols = dict(common)

@@ -16,7 +16,7 @@ from benchmark.data.writer import save_figure
 
 from benchmark.simulators.base import chunk_rng
 from benchmark.simulators.sfgd import constants as C
-from benchmark.simulators.sfgd import response, tracking
+from benchmark.simulators.sfgd import detector, particles
 from benchmark.simulators.sfgd.generator import FIXED_DOMAINS, SCAN_DOMAINS, SFGDGenerator, Truth
 
 GRID = np.array(C.GRID, float)
@@ -30,21 +30,21 @@ def path_in_detector(start: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return t.min(axis=1)
 
 
-def cube_pe_per_mev(coords: np.ndarray, cfg: response.ResponseConfig | None = None) -> np.ndarray:
+def cube_pe_per_mev(coords: np.ndarray, cfg: detector.ResponseConfig | None = None) -> np.ndarray:
     """Expected p.e. of a cube (three fibres) per MeV of quenched deposit, from the constants."""
-    cfg = cfg or response.ResponseConfig()
-    return response.pe_per_mev(np.asarray(coords).reshape(-1, 3), cfg).sum(1)
+    cfg = cfg or detector.ResponseConfig()
+    return detector.pe_per_mev(np.asarray(coords).reshape(-1, 3), cfg).sum(1)
 
 
 def quenched_energy_of_event(coords: np.ndarray, charge: np.ndarray, xt: np.ndarray,
-                             cfg: response.ResponseConfig | None = None) -> float:
+                             cfg: detector.ResponseConfig | None = None) -> float:
     """Visible (quenched) energy of the cubes with a true deposit, reconstructed from their charge."""
     c = np.asarray(coords).reshape(-1, 3)
     prim = np.asarray(xt) == 0
     return float((np.asarray(charge)[prim] / cube_pe_per_mev(c[prim], cfg)).sum())
 
 
-def mip_quenched_dedx(cols: dict, cfg: response.ResponseConfig | None = None, min_length: float = 20.0) -> float:
+def mip_quenched_dedx(cols: dict, cfg: detector.ResponseConfig | None = None, min_length: float = 20.0) -> float:
     """Quenched dE/dx (MeV/cm) measured back from exiting muons: visible energy / path in the detector."""
     L = path_in_detector(np.asarray(cols["start"], float), np.asarray(cols["direction"], float))
     vis, length = 0.0, 0.0
@@ -100,7 +100,7 @@ def pencil_truth(label: int, kinetic_energy: np.ndarray, start=(96.0, 28.0, 5.0)
 def render_truth(gen: SFGDGenerator, truth: Truth, f: float, seed: int = 0):
     """Simulate ``truth`` and render it at kept fraction ``f``: (deposits, hits)."""
     dep, light = gen.simulate(truth, chunk_rng(seed, "t"), chunk_rng(seed, "l"), chunk_rng(seed, "x"))
-    hits = response.render(light, np.full(len(truth), gen.strength(f)), gen.response_config)
+    hits = detector.render(light, np.full(len(truth), gen.strength(f)), gen.response_config)
     return dep, hits
 
 
@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
     n = args.events
     figures: dict = {}
     gen = SFGDGenerator()
-    tables = tracking.get_tables()
+    tables = particles.get_tables()
 
     # 1. sample of all classes, every fixed domain: hits per class, event displays, throughput
     ids = np.arange(n, dtype=np.int64)
@@ -221,7 +221,7 @@ def main(argv=None) -> dict:
     figures["mip_quenched_dedx_expected"] = expected
     q_all = np.concatenate([q[x == 0] for q, x in zip(mu["charge"], mu["crosstalk_hit"])])
     c_all = np.concatenate([c.reshape(-1, 3)[x == 0] for c, x in zip(mu["coords"], mu["crosstalk_hit"])])
-    fib = response.pe_per_mev(c_all, gmu.response_config)
+    fib = detector.pe_per_mev(c_all, gmu.response_config)
     figures["mip_cube_pe_median"] = float(np.median(q_all))
     figures["mip_cube_pe_mean"] = float(np.mean(q_all))
     # per-fibre p.e. for a 1 cm crossing (expected from constants) at the nearest and farthest cube
@@ -241,7 +241,7 @@ def main(argv=None) -> dict:
     plt.close(fig)
 
     # 3. crosstalk measured back per domain (unbiased: no threshold/noise/saturation; visible: default)
-    clean = SFGDGenerator(response_config=response.ResponseConfig(threshold=False, noise=False, saturation=False,
+    clean = SFGDGenerator(response_config=detector.ResponseConfig(threshold=False, noise=False, saturation=False,
                                                                  min_views=1))
     doms = list(FIXED_DOMAINS)
     clean_out = clean.generate_chunk("validation", 0, ids, args.seed, domains=doms + ["xtalk_random"])
@@ -280,7 +280,7 @@ def main(argv=None) -> dict:
     rng_meas = np.array([straight_range(co[hits.offsets[i]:hits.offsets[i + 1]],
                                         hits.crosstalk[hits.offsets[i]:hits.offsets[i + 1]], mu_truth.start[i])
                          for i in range(len(mu_truth))])
-    stopped = dep.fate == tracking.FATE_STOPPED
+    stopped = dep.fate == particles.FATE_STOPPED
     p_fine = np.linspace(80, 650, 100)
     csda = tables.range(np.full(len(p_fine), 1), muon_momentum_to_T(p_fine))
     fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -305,7 +305,7 @@ def main(argv=None) -> dict:
     dep, hits = render_truth(gnd, p_truth, 0.0, seed=args.seed + 1)
     co = hits.coords()
     rr, dq = [], []
-    for i in np.flatnonzero(dep.fate == tracking.FATE_STOPPED):
+    for i in np.flatnonzero(dep.fate == particles.FATE_STOPPED):
         sl = slice(hits.offsets[i], hits.offsets[i + 1])
         prim = ~hits.crosstalk[sl]
         c = co[sl][prim]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from benchmark.simulators.physics import bethe_mass_stopping_power, density_effect, isotropic
 from benchmark.simulators.sfgd import constants as C
 
 ELECTRON, MUON, PION, PROTON = 0, 1, 2, 3
@@ -29,17 +30,6 @@ GRID = np.array(C.GRID, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- stopping powers
-def density_effect(bg: np.ndarray) -> np.ndarray:
-    """Sternheimer density correction delta(beta*gamma) for polystyrene (insulator: delta0 = 0)."""
-    x = np.log10(bg)
-    delta = np.zeros_like(x)
-    mid = (x >= C.STERNHEIMER_X0) & (x < C.STERNHEIMER_X1)
-    hi = x >= C.STERNHEIMER_X1
-    delta[mid] = 2 * np.log(10) * x[mid] - C.STERNHEIMER_C + C.STERNHEIMER_A * (C.STERNHEIMER_X1 - x[mid]) ** C.STERNHEIMER_K
-    delta[hi] = 2 * np.log(10) * x[hi] - C.STERNHEIMER_C
-    return delta
-
-
 def mass_stopping_power(kind: int, T: np.ndarray) -> np.ndarray:
     """Mean collision stopping power in MeV cm2/g of polystyrene for kinetic energy ``T`` (MeV)."""
     T = np.asarray(T, dtype=np.float64)
@@ -48,16 +38,15 @@ def mass_stopping_power(kind: int, T: np.ndarray) -> np.ndarray:
     bg2 = np.maximum(gamma ** 2 - 1.0, C.BETAGAMMA_MIN ** 2)
     gamma = np.sqrt(1.0 + bg2)
     beta2 = bg2 / gamma ** 2
-    delta = density_effect(np.sqrt(bg2))
+    delta = density_effect(np.sqrt(bg2), C.POLYSTYRENE)
     I = C.MEAN_EXCITATION_MEV
     if kind == ELECTRON:  # ICRU 37 / Berger-Seltzer collision stopping power of electrons
         tau = gamma - 1.0
         F = 1.0 - beta2 + (tau ** 2 / 8.0 - (2 * tau + 1) * np.log(2.0)) / (tau + 1) ** 2
         L = np.log(tau ** 2 * (tau + 2) / (2 * (I / C.M_E) ** 2)) + F - delta
         return 0.5 * C.K_BETHE * C.Z_OVER_A / beta2 * L
-    tmax = 2 * C.M_E * bg2 / (1 + 2 * gamma * C.M_E / M + (C.M_E / M) ** 2)
-    L = 0.5 * np.log(2 * C.M_E * bg2 * tmax / I ** 2) - beta2 - delta / 2
-    return C.K_BETHE * C.Z_OVER_A / beta2 * np.maximum(L, 0.05)
+    # heavy particles: the shared Bethe formula at the clamped beta gamma
+    return bethe_mass_stopping_power(M * (gamma - 1.0), M, C.POLYSTYRENE, bracket_floor=0.05)
 
 
 @dataclass
@@ -162,13 +151,6 @@ def rotate(d: np.ndarray, cos_theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
     sin_theta = np.sqrt(np.clip(1 - cos_theta ** 2, 0, None))
     out = (d * cos_theta[:, None] + u * (sin_theta * np.cos(phi))[:, None] + v * (sin_theta * np.sin(phi))[:, None])
     return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def isotropic(rng: np.random.Generator, n: int) -> np.ndarray:
-    cz = rng.uniform(-1, 1, n)
-    phi = rng.uniform(0, 2 * np.pi, n)
-    s = np.sqrt(1 - cz ** 2)
-    return np.stack([s * np.cos(phi), s * np.sin(phi), cz], axis=1)
 
 
 def inside(pos: np.ndarray) -> np.ndarray:
