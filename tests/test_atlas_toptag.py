@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import benchmark.sources.atlas_toptag as at
-from benchmark.data.fetch import FetchError
+from benchmark.data.fetch import FetchError, file_hash
 from benchmark.data.registry import get_family, register_family, unregister_family
 from benchmark.sources.base import fetch
 
@@ -129,10 +129,10 @@ def test_domains_nominal_plus_test_only_systematics():
 def test_adler32_is_the_portal_convention(tmp_path):
     p = tmp_path / "x"
     p.write_bytes(b"Wikipedia")
-    assert at.adler32_file(p) == "11e60398"  # the textbook Adler-32 example
+    assert file_hash(p, "adler32") == "11e60398"  # the textbook Adler-32 example
     data = np.random.default_rng(0).bytes(3 << 20)  # spans several read blocks
     p.write_bytes(data)
-    assert at.adler32_file(p) == adler(data)
+    assert file_hash(p, "adler32") == adler(data)
 
 
 def test_constituent_conversion_units_and_order():

@@ -61,7 +61,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -69,7 +68,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from benchmark.data.fetch import FetchError, RemoteFile, _human, fetch_file, file_hash, mismatch, resolve_url
+from benchmark.data.fetch import FetchError, RemoteFile, _human, fetch_file, mismatch, resolve_url
 from benchmark.data.registry import (EVENT_ID_STRIDE, SPLIT_CODES, ColumnSpec, DomainSpec, FamilySpec,
                                      SourceSpec)
 from benchmark.simulators.jets.detector import jet_kinematics
@@ -233,11 +232,6 @@ class Adler32File(RemoteFile):
     @property
     def checksum(self) -> str:
         return f"adler32:{self.adler32}" if self.adler32 else "none (size only)"
-
-
-def adler32_file(path: str | os.PathLike) -> str:
-    """Adler-32 of a file as 8 hex digits (the CERN Open Data convention: zlib.adler32 seeded with 1)."""
-    return file_hash(path, "adler32")
 
 
 def file_problem(path: Path, remote: Adler32File) -> str | None:
@@ -598,30 +592,16 @@ class AtlasTopTagSource(PublishedSource):
         return {"train": _take(cols, ~val), "validation": _take(cols, val)}
 
 
-#: True once SourceSpec has source-specific ``columns`` (the registry change this source asks for)
-SOURCE_COLUMNS_SUPPORTED = "columns" in {f.name for f in dataclasses.fields(SourceSpec)}
-
 SOURCE = SourceSpec(
     name="atlas_toptag", kind="published", description=DESCRIPTION,
     domains=AtlasTopTagSource().domains(), make_fetcher=AtlasTopTagSource, citation=CITATION, license="cc0-1.0",
-    **({"columns": EXTRA_COLUMNS} if SOURCE_COLUMNS_SUPPORTED else {}),
+    columns=EXTRA_COLUMNS,
 )
 
 
 def family_with_source(family: FamilySpec) -> FamilySpec:
-    """``family`` with the ``atlas_toptag`` source added (a new FamilySpec).
-
-    Where SourceSpec cannot carry source-specific columns yet, :data:`EXTRA_COLUMNS` are added to the
-    family's own columns instead: good for a family holding only this source (tests); the family's
-    other sources would then have to write them too.
-    """
-    columns = family.columns
-    if not SOURCE_COLUMNS_SUPPORTED:
-        names = {c.name for c in family.columns}
-        columns = family.columns + tuple(c for c in EXTRA_COLUMNS if c.name not in names)
-    return dataclasses.replace(family, columns=columns, sources={**family.sources, SOURCE.name: SOURCE})
-
-
+    """``family`` with the ``atlas_toptag`` source added (a new FamilySpec; the tests' way in)."""
+    return dataclasses.replace(family, sources={**family.sources, SOURCE.name: SOURCE})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -670,5 +650,5 @@ def systematic_uncertainties(rejection: dict[str, np.ndarray]) -> dict[str, np.n
     return out
 
 
-__all__ = ["AtlasTopTagSource", "Adler32File", "EXTRA_COLUMNS", "INDEX_FILES", "SOURCE", "adler32_file",
+__all__ = ["AtlasTopTagSource", "Adler32File", "EXTRA_COLUMNS", "INDEX_FILES", "SOURCE",
            "binned_rejection", "family_with_source", "index_file", "parse_index", "systematic_uncertainties"]
