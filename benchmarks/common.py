@@ -118,6 +118,41 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot (/proc/stat; Linux)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy_fraction(seconds: float = 2.0) -> float | None:
+    """Fraction of the machine's CPU time used (by anything) over the next ``seconds``; None off Linux."""
+    try:
+        b0, t0 = _cpu_times()
+        time.sleep(seconds)
+        b1, t1 = _cpu_times()
+    except OSError:  # pragma: no cover - not Linux
+        return None
+    return (b1 - b0) / max(t1 - t0, 1)
+
+
+def require_quiet(max_busy: float = 0.10, wait_s: float = 0.0, sample_s: float = 2.0) -> float | None:
+    """Refuse to measure on a busy machine: wait up to ``wait_s`` for the CPU use of other work to drop
+    below ``max_busy`` (fraction of all cores), else exit with the reason.  Returns the last reading."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        busy = cpu_busy_fraction(sample_s)
+        if busy is None or busy <= max_busy:
+            return busy
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"the machine is busy ({busy:.0%} of its CPU time is used by other work, more than "
+                             f"{max_busy:.0%}): figures taken now would be wrong. Rerun when it is quiet, "
+                             f"pass --wait-quiet SECONDS to wait, or --allow-busy to measure anyway (the result "
+                             f"is then marked busy)")
+        time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
+
+
 # ------------------------------------------------------------------------------------------ results
 class Result:
     """Collects tables/notes of one harness run and writes the result file atomically."""
@@ -153,6 +188,7 @@ class Result:
         return {"benchmark": self.name, "schema_version": SCHEMA_VERSION,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "command": self.command, "machine": machine(), "load_average_before": self.load_before,
+                "cpu_busy_before": _busy_reading(),
                 "load_average_after": load_average(), "wall_s": round(time.perf_counter() - self.t0, 1),
                 "tables": self.tables, "notes": self.notes, "skipped": self.skipped, **self.extra}
 
@@ -177,6 +213,12 @@ class Result:
         return path
 
 
+def _busy_reading() -> float | None:
+    """The CPU use of other work measured by :func:`setup` before this run (None: not measured)."""
+    value = os.environ.get("SIMSHIFT_BENCH_BUSY_FRACTION")
+    return float(value) if value else None
+
+
 def _json_default(o):
     import numpy as np
 
@@ -199,6 +241,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
                                  "the default one)")
     p.add_argument("--family-ref", action="append", default=[],
                    help="register an extra family from 'module:attribute' (e.g. the test suite's toy family)")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to this long for the machine to be quiet before measuring (default: refuse at once)")
+    p.add_argument("--allow-busy", action="store_true",
+                   help="measure even if other work uses the CPU (the result file records the busy fraction)")
     return p
 
 
@@ -214,6 +260,10 @@ def setup(args) -> None:
     except ImportError:  # pragma: no cover
         pass
     register_extra_families(args.family_ref)
+    if getattr(args, "child", None):  # a measurement subprocess: its parent checked the machine
+        return
+    busy = cpu_busy_fraction(1.0) if args.allow_busy else require_quiet(wait_s=args.wait_quiet)
+    os.environ["SIMSHIFT_BENCH_BUSY_FRACTION"] = "" if busy is None else f"{busy:.3f}"
 
 
 def register_extra_families(refs: list[str]) -> None:

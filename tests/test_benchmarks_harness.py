@@ -13,7 +13,7 @@ from benchmarks import (baselines_walltime, encoders, generation, loading, memor
 from benchmark.data.registry import get_family
 from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT as ROOT, Result
 
-TOY = ["--family-ref", "toyfamily:FAMILY"]
+TOY = ["--family-ref", "toyfamily:FAMILY", "--allow-busy"]  # the test suite itself keeps the machine busy
 
 
 def _read(out, name):
@@ -165,9 +165,19 @@ def test_baselines_selection(tmp_path):
 
 def test_baselines_walltime_without_baselines(tmp_path):
     out = tmp_path / "res"
-    assert baselines_walltime.main(["--baselines-dir", str(tmp_path), "--out-dir", str(out)]) == 1
+    assert baselines_walltime.main(["--baselines-dir", str(tmp_path), "--out-dir", str(out), "--allow-busy"]) == 1
     data = _read(out, "baselines_walltime")
     assert data["skipped"] and not data["tables"]
+
+
+def test_a_busy_machine_is_refused(monkeypatch):
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "cpu_busy_fraction", lambda seconds=2.0: 0.5)
+    with pytest.raises(SystemExit, match="the machine is busy"):
+        common.require_quiet(max_busy=0.1, wait_s=0.0, sample_s=0.0)
+    monkeypatch.setattr(common, "cpu_busy_fraction", lambda seconds=2.0: 0.02)
+    assert common.require_quiet(max_busy=0.1) == 0.02
 
 
 def test_report_renders_every_result(tmp_path):
