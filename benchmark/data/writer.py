@@ -255,7 +255,7 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
 
 
 #: the fields that name what produced a folder; a folder never mixes parts of two identities
-IDENTITY_FIELDS = ("family", "source", "version", "seed", "size", "generator_parameters", "options")
+IDENTITY_FIELDS = ("family", "source", "version", "seed", "size", "sizes", "generator_parameters", "options")
 
 
 class GenerationConflict(RuntimeError):
