@@ -72,8 +72,16 @@ def load_dataset(family: str, domain: str = "nominal", split: str | None = None,
 def _domain_dict(folder: str, domain: str, signature: tuple):
     """All splits of one domain (memory-mapped Arrow); ``signature`` identifies the materialisation."""
     import datasets
+    from datasets.utils import logging as hf_logging
 
-    return datasets.load_dataset(folder, domain, cache_dir=str(Path(folder) / ".hf_cache"))
+    # internal reads are not a user's download: no "Generating ... split" bars between run's own output
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return datasets.load_dataset(folder, domain, cache_dir=str(Path(folder) / ".hf_cache"))
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def cached_split(family: str, domain: str, split: str, source: str | None = None, size: str | None = None,
