@@ -246,3 +246,32 @@ def test_ddp_two_cpu_processes_end_with_identical_parameters(tmp_path):
     assert ckpt["epoch"] == 2 and all(torch.equal(ckpt["model"][k], p0[k]) for k in p0)
     init = torch.load(tmp_path / "init.pt", weights_only=True)
     assert not torch.equal(init["head.weight"], p0["head.weight"])  # training changed the weights
+
+
+def test_training_defaults_one_table_resolved_at_the_model_size(tmp_path):
+    """Family defaults (benchmark/training/hparams.py) <- method.yaml <- per_family, at the MODEL size,
+    which is chosen independently of the data size; --max-train-events comes through the context."""
+    from benchmark.training.hparams import TRAINING, training_defaults
+
+    fam = get_family("toy")
+    base = training_defaults("toy", "default")
+    assert base["optimizer"] == "adamw" and base["schedule"] == "cosine" and base["weight_decay"] > 0
+    ctx = RunContext(family=fam, protocol="robustness", seed=0, size="default", workdir=tmp_path, model_size="full")
+    m = Classifier({}, ctx)
+    assert m.cfg["encoder_size"] == "full" and m.cfg["lr"] == TRAINING["_all"]["lr"]["full"]   # data default, model full
+    cfg = {"lr": {"default": 0.003, "full": 0.002}, "per_family": {"toy": {"batch_size": {"default": 7, "full": 9}}}}
+    m = Classifier(cfg, RunContext(family=fam, protocol="robustness", seed=0, workdir=tmp_path, max_train_events=123))
+    assert m.cfg["lr"] == 0.003 and m.cfg["batch_size"] == 7 and m.cfg["max_train_events"] == 123
+    assert training_defaults("jets", "full")["lr"] == 5e-5   # JetCLR's
+
+
+def test_learning_rate_schedule_warmup_then_cosine():
+    from benchmark.training.loop import LoopConfig
+
+    cfg = LoopConfig(epochs=1, lr=1.0, schedule="cosine", warmup=0.1)
+    lrs = [cfg.lr_at(t, 100) for t in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)        # linear warm-up over 10 steps
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.01     # then a monotone cosine decay
+    assert LoopConfig(epochs=1, lr=0.5).lr_at(50, 100) == 0.5                    # the study's constant Adam lr
+    with pytest.raises(ValueError, match="optimizer"):
+        LoopConfig(epochs=1, optimizer="sgd")

@@ -362,3 +362,20 @@ def test_partial_folder_loads_and_no_generate_never_generates(tmp_path):
     ensure_data("toy", None, "default", tmp_path, allow_generate=True)
     assert len(_digests(folder)) > len(before)
     assert not part_path(folder, "shifted", "train", 0).name.startswith(".")
+
+
+def test_external_example_runs_with_the_default_output_folder(toy_cache, tmp_path, monkeypatch):
+    """The program runs inside its own folder; the data and output paths it is given are absolute."""
+    import shutil
+
+    import yaml
+
+    example = tmp_path / "external_numpy"
+    shutil.copytree(TESTS.parent / "docs" / "examples" / "external_numpy", example)
+    spec = yaml.safe_load((example / "method.yaml").read_text())
+    (example / "method.yaml").write_text(yaml.safe_dump({**spec, "families": ["toy"]}))
+    monkeypatch.chdir(tmp_path)
+    path, = run_method(example, family="toy", seeds=[0], cache_dir=toy_cache, progress=False)
+    result = json.loads(path.read_text())
+    assert path.is_absolute() and path.is_relative_to(tmp_path / "runs")
+    assert result["per_seed"][0]["per_domain"]["nominal"]["accuracy"] > 0.5  # the centroids do learn
