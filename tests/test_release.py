@@ -169,3 +169,34 @@ def test_no_shipped_release_says_what_to_do(tmp_path):
     assert shipped_manifest("toy", "default") is None
     with pytest.raises(ReleaseError, match="python -m benchmark generate toy"):
         fetch_release("toy", cache_dir=tmp_path, progress=False)
+
+
+SHIPPED_SLICE = {"sfgd": ["nominal", "xtalk_000", "xscan_050"], "ndlar": ["nominal", "electronics_2"],
+                 "jets": ["nominal", "jes_up"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(SHIPPED_SLICE))
+def test_generator_matches_the_shipped_release(family, tmp_path):
+    """One chunk of the test split of a few domains, generated here, is byte-identical to the standard
+    release whose manifest ships in the package: the generator's output has not changed without a
+    version bump, and this platform reproduces the standard data."""
+    from benchmark.data.registry import get_family
+
+    manifest = shipped_manifest(family, "default")
+    assert manifest is not None, f"benchmark/releases/{family}-default.json is missing"
+    gen = get_family(family).source("generated").make_generator()
+    assert manifest["info"]["version"] == gen.version, (
+        f"the shipped {family} release is of generator version {manifest['info']['version']}, the generator is "
+        f"{gen.version}: regenerate the release manifest (python -m benchmark release {family})")
+    n_chunks = len(gen.chunks("default", "test"))
+    folder = generate(family, cache_dir=tmp_path, workers=1, progress=False, splits=["test"],
+                      domains=SHIPPED_SLICE[family], shard=(0, n_chunks))  # chunk 0 only
+    standard = {f["path"]: f["sha256"] for f in manifest["files"]}
+    made = {p.relative_to(folder).as_posix(): p for p in (folder / "data").glob("*/*.h5")}
+    assert sorted(made) == [f"data/{d}/test-00000.h5" for d in sorted(SHIPPED_SLICE[family])]
+    import hashlib
+
+    for rel, path in made.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == standard[rel], \
+            f"{rel} differs from the standard release: the generator changed without a version bump"
