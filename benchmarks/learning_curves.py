@@ -67,6 +67,9 @@ def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, c
         rep = task.evaluate({"nominal": (test.event_id, scores)})
         row = {"test": float(rep["per_domain"]["nominal"][metric]), "fit_s": fit_s,
                "threads": torch.get_num_threads()}
+        if hasattr(method, "cfg"):   # the effective recipe (family table + method.yaml + variant)
+            row["recipe"] = {k: method.cfg.get(k) for k in ("epochs", "batch_size", "lr", "optimizer", "weight_decay",
+                                                            "schedule", "warmup", "patience", "encoder")}
         if name == "classifier" and hasattr(method, "embed"):   # the benchmark's linear probe on the embedding
             from benchmark.evaluation import fit_linear_probe, full_proba
 
@@ -139,9 +142,28 @@ def plot(out_png: Path) -> None:
     fig.savefig(out_png, dpi=110)
 
 
+def write_docs() -> None:
+    """docs/learning_curves.md and .png from docs/learning_curves.json."""
+    store = json.loads((DOCS / "learning_curves.json").read_text())
+    md = ("# Learning curves\n\nMade by `benchmarks/learning_curves.py` (one CPU thread); plot: `learning_curves.png`.\n"
+          "Each row: the learned baseline trained with the family's default recipe "
+          "(`benchmark/training/hparams.py`: AdamW, weight decay 0.05, 5 % warm-up + cosine, best epoch on "
+          "`nominal/validation`) on a fixed random subset of `nominal/train` of the given size, scored on "
+          "`nominal/test`; the physics-feature probe (`baselines/linear_probe`) fitted on the same subset; "
+          "'linear probe on its embedding' = the benchmark's linear classifier test on the learned encoder. "
+          "Keys with a '/' are measured variants of the recipe (their `config` is in `learning_curves.json`).\n\n")
+    for key, block in store.items():
+        md += markdown(block["rows"]).replace("### Learning curve: ", f"### Learning curve ({key}): ", 1) \
+            + (f"\n{block['note']}.\n" if block.get("note") else "") \
+            + f"\nCommand: `{block['command']}` ({block['threads']} thread).\n\n"
+    (DOCS / "learning_curves.md").write_text(md)
+    plot(DOCS / "learning_curves.png")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--family", required=True)
+    ap.add_argument("--family", required=False)
+    ap.add_argument("--docs-only", action="store_true", help="only rewrite the .md/.png from the .json")
     ap.add_argument("--events", type=int, nargs="+", default=[1000, 3000, 10000, 30000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--data-size", default="large")
@@ -154,6 +176,11 @@ def main(argv=None) -> int:
     ap.add_argument("--learner", default="classifier", help="the learned baseline (a folder of baselines/)")
     ap.add_argument("--tag", default=None, help="store under '<family>/<tag>' (variants of the recipe)")
     args = ap.parse_args(argv)
+    if args.docs_only:
+        write_docs()
+        return 0
+    if not args.family:
+        ap.error("--family is required")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     import torch
 
@@ -167,17 +194,15 @@ def main(argv=None) -> int:
             rows.append(run_point(args.family, n, seed, args.data_size, args.model_size, args.cache_dir,
                                   Path(args.workdir), args.epochs, config=json.loads(args.config or "{}"), learner=args.learner))
             store = json.loads(json_path.read_text()) if json_path.exists() else {}
-            store[args.family + (f"/{args.tag}" if args.tag else "")] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
-                                  "threads": args.threads, "rows": rows}
+            key = args.family + (f"/{args.tag}" if args.tag else "")
+            # merge: a point measured again replaces the old one, other points of the key stay
+            new = {(r["n_train"], r["seed"]) for r in rows}
+            kept = [r for r in store.get(key, {}).get("rows", []) if (r["n_train"], r["seed"]) not in new]
+            store[key] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
+                          "threads": args.threads, "rows": sorted(kept + rows, key=lambda r: (r["n_train"], r["seed"]))}
             json_path.write_text(json.dumps(store, indent=1, default=str))
-    store = json.loads(json_path.read_text())
-    md = "# Learning curves\n\nMade by `benchmarks/learning_curves.py`; plot: `learning_curves.png`.\n\n"
-    for key, block in store.items():
-        md += markdown(block["rows"]).replace("### Learning curve: ", f"### Learning curve ({key}): ", 1) \
-            + f"\nCommand: `{block['command']}` ({block['threads']} thread).\n\n"
-    (DOCS / "learning_curves.md").write_text(md)
+    write_docs()
     print(markdown(rows))
-    plot(DOCS / "learning_curves.png")
     return 0
 
 

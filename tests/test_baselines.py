@@ -151,12 +151,14 @@ def test_contrastive_resumes_pretraining_and_probe_stage(toy_cache, tmp_path):
     data, test = task.method_data(), task.test_inputs()
     ctx = dict(family=get_family("toy"), protocol="domain_shift", seed=3, workdir=tmp_path, progress=False)
     seed_everything(3)
-    m = Contrastive({"alpha": 0.5, "batch_size": 16, "epochs": 2, "finetune_epochs": 2}, RunContext(**ctx))
+    m = Contrastive({"alpha": 0.5, "batch_size": 16, "epochs": 2, "finetune_epochs": 2, "finetune_solver": "adam"},
+                   RunContext(**ctx))
     m.fit(data)
     assert (tmp_path / "pretrain.pt").exists() and (tmp_path / "finetune.pt").exists()
     probs = m.predict(test["shifted"])
     seed_everything(3)
-    m2 = Contrastive({"alpha": 0.5, "batch_size": 16, "epochs": 2, "finetune_epochs": 2}, RunContext(**ctx))
+    m2 = Contrastive({"alpha": 0.5, "batch_size": 16, "epochs": 2, "finetune_epochs": 2, "finetune_solver": "adam"},
+                    RunContext(**ctx))
     m2.fit(data)  # both stages come from their checkpoints
     assert m2.pretrain_history.start_epoch == 2 and m2.finetune_history.start_epoch == 2
     np.testing.assert_allclose(m2.predict(test["shifted"]), probs, rtol=1e-6)

@@ -117,6 +117,12 @@ def compare_with_release(folder: Path, family: str, size: str, seed: int, versio
     if manifest is None or manifest["info"].get("seed") != seed or manifest["info"].get("version") != version:
         return None
     prov = read_provenance(folder)
+    theirs = {k: manifest["info"].get(k) for k in INFO_FIELDS}
+    mine = json.loads(json.dumps({k: prov.get(k) for k in INFO_FIELDS}, sort_keys=True))
+    if json.loads(json.dumps(theirs, sort_keys=True)) != mine:
+        differ = [k for k in INFO_FIELDS if theirs[k] != mine[k]]
+        return (f"WARNING: the standard release {family}/{size} shipped with this version was made with other "
+                f"settings ({', '.join(differ)} differ): the package's release manifest is out of date")
     standard = {f["path"]: f["sha256"] for f in manifest["files"] if f["path"].startswith("data/")}
     mine = {rel: rec["sha256"] for rel, rec in prov["files"].items()}
     common = sorted(set(standard) & set(mine))

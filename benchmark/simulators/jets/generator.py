@@ -151,7 +151,7 @@ class JetsGenerator(Generator):
     version = "2"  # 2: opaque event ids, rows shuffled (benchmark.data.ids)
     #: nominal jets per split; generator variants get ``Variant.fraction`` of these (see domains())
     sizes = {
-        "default": {"train": 2000, "validation": 500, "test": 1000},
+        "default": {"train": 10_000, "validation": 2000, "test": 3000},  # issue 15: learning curves
         # the published reference dataset's split sizes [S1]
         "full": {"train": 1_211_000, "validation": 403_000, "test": 404_000},
         # learning curves (benchmarks/learning_curves.py; generate with --domains nominal)

@@ -89,7 +89,7 @@ class NDLArGenerator(Generator):
     family = "ndlar"
     version = "2.0"  # 1.1: delta rays above 2 MeV; 2.0: class drawn per event, opaque event ids, shuffled rows
     # default: all domains in about 3 minutes on 2 cores (see VALIDATION.md for the measurement)
-    sizes = {"default": {"train": 4000, "validation": 1000, "test": 1000},
+    sizes = {"default": {"train": 10_000, "validation": 2000, "test": 2000},  # issue 15: learning curves
              "full": {"train": 200_000, "validation": 50_000, "test": 50_000},
              # learning curves (benchmarks/learning_curves.py; generate with --domains nominal)
              "large": {"train": 30_000, "validation": 3000, "test": 3000}}

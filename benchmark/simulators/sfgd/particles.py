@@ -237,8 +237,9 @@ def klein_nishina_mu(E: np.ndarray) -> np.ndarray:
     """Compton attenuation coefficient (1/cm) from the Klein-Nishina cross-section per electron."""
     k = E / C.M_E
     l = np.log1p(2 * k)
-    sigma = 2 * np.pi * C.R_E_CM ** 2 * ((1 + k) / k ** 2 * (2 * (1 + k) / (1 + 2 * k) - l / k) + l / (2 * k)
-                                          - (1 + 3 * k) / (1 + 2 * k) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # E = 0 (absorbed photons): not finite, never used
+        sigma = 2 * np.pi * C.R_E_CM ** 2 * ((1 + k) / k ** 2 * (2 * (1 + k) / (1 + 2 * k) - l / k) + l / (2 * k)
+                                              - (1 + 3 * k) / (1 + 2 * k) ** 2)
     return C.ELECTRON_DENSITY_CM3 * sigma
 
 
