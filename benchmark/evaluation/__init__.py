@@ -6,12 +6,6 @@ from benchmark.evaluation.metrics import classification_metrics, robustness_summ
 from benchmark.evaluation.predictions import (SCORE_DTYPE, PredictionArchive, PredictionError, load_predictions,
                                               read_npz, save_predictions, write_npz)
 
-
-def evaluate_scores(family, truth, predictions, source_domain: str = "nominal") -> dict:
-    """Score ``{domain: (event_id, scores)}`` against ``{domain: (event_id, labels[, weights])}``."""
-    return Evaluator(family).eval_domains(truth, predictions, source_domain)
-
-
 __all__ = ["EVALUATOR_VERSION", "Evaluator", "PredictionError", "PredictionArchive", "SCORE_DTYPE", "align",
            "load_predictions", "read_npz", "save_predictions", "write_npz", "fit_linear_probe", "full_proba",
-           "classification_metrics", "robustness_summary", "evaluate_scores"]
+           "classification_metrics", "robustness_summary"]
