@@ -106,6 +106,19 @@ def render(results: list[dict]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+LEARNING_CURVES = REPO_ROOT / "docs" / "learning_curves.md"
+
+
+def render_learning_curves(path: Path) -> str:
+    """The learning-curve tables (written by ``python -m benchmarks.learning_curves``), one level down."""
+    if not path.exists():
+        return ""
+    body = path.read_text().split("\n", 1)[1] if path.read_text().startswith("# ") else path.read_text()
+    return ("## Learning curves (nominal test score against training events)\n\n"
+            f"From `{path.relative_to(REPO_ROOT)}` (plot: `docs/learning_curves.png`); each table gives the command "
+            "that made it.\n" + body.replace("\n### ", "\n#### ").replace("\n## ", "\n### "))
+
+
 def render_gpu_checks(gpu_dir: Path) -> str:
     """Section for the GPU checks run on a lent machine (``benchmarks/gpu_check.sh``), if any."""
     from tabulate import tabulate
@@ -154,7 +167,9 @@ def main(argv=None) -> int:
     if not results:
         raise SystemExit(f"no result files in {results_dir}; run `python -m benchmarks.report --run` first")
     gpu = render_gpu_checks(results_dir / "gpu")
-    write_text_atomic(Path(args.output), render(results) + ("\n" + gpu if gpu else ""))
+    curves = render_learning_curves(LEARNING_CURVES)
+    write_text_atomic(Path(args.output), render(results) + ("\n" + curves if curves else "")
+                      + ("\n" + gpu if gpu else ""))
     print(f"wrote {args.output} from {len(results)} result file(s)")
     return 0
 
