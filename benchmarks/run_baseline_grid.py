@@ -77,6 +77,10 @@ def main(argv=None) -> int:
     from benchmarks.common import RESULTS_DIR, Result
 
     result = Result("baseline_grid", argv if argv is not None else sys.argv[1:])
+    result.command = result.command.replace("benchmarks.baseline_grid", "benchmarks.run_baseline_grid")
+    result.note("Rows of (baseline, family) pairs not run by this invocation are kept from earlier ones; every "
+                "run is `python -m benchmark run baselines/<baseline> --dataset <family> --out "
+                "runs/grid/<baseline>/<family>` (seeds 0 1 2, one thread), reused when its fingerprint matches.")
     out = Path(args.out)
     grid = [(b, f) for f in args.families for b in args.baselines]
     with ThreadPoolExecutor(args.jobs) as pool:
