@@ -379,3 +379,14 @@ def test_external_example_runs_with_the_default_output_folder(toy_cache, tmp_pat
     result = json.loads(path.read_text())
     assert path.is_absolute() and path.is_relative_to(tmp_path / "runs")
     assert result["per_seed"][0]["per_domain"]["nominal"]["accuracy"] > 0.5  # the centroids do learn
+
+
+def test_a_test_split_only_folder_loads_its_test_splits(tmp_path):
+    """What `leaderboard --check` makes to verify entries: only the test splits of a generated family."""
+    import datasets
+
+    folder = generate("toy", cache_dir=tmp_path, workers=1, progress=False, splits=["test"])
+    for domain in ("nominal", "shifted", "scan_2"):
+        ds = datasets.load_dataset(str(folder), domain, split="test", cache_dir=str(tmp_path / "hf"))
+        assert len(ds) == 40
+    assert json.loads((folder / "provenance.json").read_text())["domains_complete"] == ["scan_2"]

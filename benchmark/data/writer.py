@@ -194,19 +194,23 @@ def _size_category(n: int) -> str:
 
 
 def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
-                domains: list[DomainSpec] | None = None) -> str:
+                domains: list[DomainSpec] | None = None, splits: dict[str, list[str]] | None = None) -> str:
     """The dataset card (README.md) of a materialised folder: YAML configs + documentation.
+
+    ``splits`` names the splits each listed domain holds (default: all of them), so a partial folder
+    (``--splits test``) loads for what it holds.
 
     ``info`` holds the machine-readable provenance summary (version, seed, size, counts).
     The same function renders the committed cards under ``datasets/<family>/``.
     """
     domains = list(domains if domains is not None else source.domains)
+    splits = splits or {}
     all_columns = family.columns + source.columns
     features = [_feature_yaml(c, family) for c in all_columns]
     configs, infos = [], []
     for i, d in enumerate(domains):
         cfg = {"config_name": d.name,
-               "data_files": [{"split": s, "path": f"data/{d.name}/{s}-*.h5"} for s in d.splits]}
+               "data_files": [{"split": s, "path": f"data/{d.name}/{s}-*.h5"} for s in splits.get(d.name, d.splits)]}
         if d.name == "nominal":
             cfg["default"] = True
         configs.append(cfg)
@@ -389,20 +393,23 @@ class DatasetWriter:
             split = name.rsplit("-", 1)[0]
             counts.setdefault(domain, {}).setdefault(split, 0)
             counts[domain][split] += rec["n_events"]
-        incomplete = {rel.split("/")[1] for rel in missing}
-        present = [d for d in self.source.domains if d.name in counts and d.name not in incomplete
-                   and all(s in counts[d.name] for s in d.splits)]
+        # a split of a domain is complete when it has parts and none of its expected parts is missing
+        incomplete = {(rel.split("/")[1], rel.split("/")[2].rsplit("-", 1)[0]) for rel in missing}
+        complete_splits = {d.name: [s for s in d.splits if s in counts.get(d.name, {})
+                                    and (d.name, s) not in incomplete] for d in self.source.domains}
+        present = [d for d in self.source.domains if complete_splits[d.name]]
         prov = {
             **self.identity(), "source_kind": self.source.kind, "benchmark_version": __version__,
             **{k: v for k, v in self.info.items() if k not in IDENTITY_FIELDS},
             "complete": not missing, "missing_parts": missing[:20], "n_missing_parts": len(missing),
-            "domains_complete": [d.name for d in present],
+            "domains_complete": [d.name for d in present if complete_splits[d.name] == list(d.splits)],
             "events": counts, "files": files,
         }
         write_text_atomic(self.folder / PROVENANCE, json.dumps(prov, indent=1, sort_keys=True) + "\n")
         card_info = {k: v for k, v in self.info.items()}
         card_info["events"] = counts
-        write_text_atomic(self.folder / "README.md", render_card(self.family, self.source, card_info, present))
+        write_text_atomic(self.folder / "README.md", render_card(self.family, self.source, card_info, present,
+                                                                 splits=complete_splits))
         return prov
 
 
