@@ -104,7 +104,7 @@ class Task:
         self.domains = self.rules.scored_domains(valid, self.source_domain, self.target_domain, requested)
         self._cache: dict[tuple, EventSet] = {}
         self._truth: dict[str, tuple] = {}
-        self._paired = self.rules.needs_target and self._target_is_paired()
+        self._paired_cache: bool | None = None  # decided when train data are first asked for
 
     def __repr__(self) -> str:
         tgt = f" -> {self.target_domain}" if self.target_domain else ""
@@ -126,6 +126,12 @@ class Task:
             self._cache[key] = load_events(self.family.name, domain, split, self.source.name, self.size,
                                            self.cache_dir, with_labels=with_labels, meta_columns=allowed)
         return self._cache[key]
+
+    @property
+    def _paired(self) -> bool:
+        if self._paired_cache is None:
+            self._paired_cache = bool(self.rules.needs_target) and self._target_is_paired()
+        return self._paired_cache
 
     def _target_is_paired(self) -> bool:
         """True if the target train split renders the same true events as the source train split."""
