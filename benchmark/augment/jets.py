@@ -1,5 +1,5 @@
 """JetCLR augmentations of jets given as padded constituents (Dillon et al., arXiv:2108.04253;
-code bmdillon/JetCLR @90b02f9, scripts/modules/jet_augs.py; reference/jets.md section 2).
+code bmdillon/JetCLR @90b02f9, scripts/modules/jet_augs.py).
 
 Convention: x float (B, L, 3) = (pT [GeV], eta, phi) per constituent, eta/phi relative to the jet axis;
 mask bool (B, L) True for real constituents. Padding entries are left untouched (and stay masked).

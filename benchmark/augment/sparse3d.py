@@ -1,7 +1,7 @@
 """Augmentations of sparse 3D voxel events (ND-LAr, SFGD), vectorised over a flat batch.
 
 The original study's augmentation set (arXiv:2502.07724; code radiradev/contrastive-neutrino
-``no_lightning/augmentations.py``; reference/methods.md): per view, three functions drawn *with
+``no_lightning/augmentations.py``): per view, three functions drawn *with
 replacement* from {identity, rotate, drop, charge noise, wiggle}, then re-voxelise:
 
 - rotate: uniform random 3D rotation (Haar measure, from a random unit quaternion). Here about the

@@ -10,7 +10,7 @@ small :class:`~benchmark.training.loop.Algorithm` s (``update(batch) -> losses``
   contrastive augmentation set (study: "augmented classifier");
 * :class:`DANN` — encoder without GRN, label head on labelled source, domain head behind gradient
   reversal (coefficient 1.0) on source + unlabelled target (Ganin et al. 2016, arXiv:1505.07818;
-  reference/methods.md); ``domain_shift`` only;
+  the study's DANN uses coefficient 1.0); ``domain_shift`` only;
 * :class:`Contrastive` — encoder + projection head pre-trained with the one contrastive loss on two
   augmented views (``alpha`` 0 = SimCLR, 1 = SupCon; JetCLR for jets), on labelled source train and,
   under ``domain_shift``, also on the UNLABELLED target train (labels used only where present: an
@@ -66,9 +66,9 @@ from benchmark.training.losses import ContrastiveLoss
 __all__ = ["Classifier", "AugmentedClassifier", "DANN", "Contrastive", "EventInputs", "Augmenter"]
 
 #: Per-family augmentation settings: the coordinate jitter ("wiggle") is 0.3 voxel for ND-LAr and 1.0
-#: cube for the cube detector (arXiv:2502.07724 code, no_lightning/augmentations.py; reference/methods.md).
+#: cube for the cube detector (arXiv:2502.07724 code, radiradev/contrastive-neutrino no_lightning/augmentations.py).
 SPARSE_AUGMENT_BY_FAMILY = {"sfgd": {"wiggle_sigma": 1.0}}
-#: JetCLR keeps the 50 hardest constituents (bmdillon/JetCLR @90b02f9; reference/jets.md section 2).
+#: JetCLR keeps the 50 hardest constituents (bmdillon/JetCLR @90b02f9, arXiv:2108.04253).
 JETCLR_CONSTITUENTS = 50
 
 
@@ -189,7 +189,7 @@ class HeadAlgorithm(Algorithm):
     """A linear head on standardised precomputed (frozen-encoder) features: fine-tuning without the encoder.
 
     The features are standardised with the training split's mean and standard deviation (stored as
-    buffers), as in the study's linear evaluation (reference/methods.md): raw h can have any scale.
+    buffers), as in the study's linear evaluation (arXiv:2502.07724): raw h can have any scale.
     """
 
     def __init__(self, train_features: torch.Tensor, n_classes: int):
@@ -477,7 +477,7 @@ class DANN(TorchMethod):
                              "(python -m benchmark run baselines/dann --protocol domain_shift --target <domain>)")
         (target_name, target), = data.unlabelled.items()
         self._adapt = True
-        # study: the DANN encoder has no GRN (reference/methods.md)
+        # study: the DANN encoder has no GRN (arXiv:2502.07724)
         encoder = self._encoder(grn=bool(self.cfg["grn"])) if self.kind == "sparse3d" else self._encoder()
         self.model = DANNAlgorithm(encoder, self.n_classes, self.cfg["grl_coeff"], self.cfg["domain_weight"],
                                    self.cfg["grl_schedule"])

@@ -12,7 +12,7 @@ class ProjectionHead(nn.Sequential):
     """Linear -> ReLU -> Linear -> ReLU, dropped after pre-training.
 
     The original study's head (arXiv:2502.07724 code: Linear 768->768, ReLU, Linear 768->768, ReLU);
-    JetCLR's head is the same pattern at 1000-d (reference/methods.md, reference/jets.md).
+    JetCLR's head is the same pattern at 1000-d (arXiv:2502.07724; JetCLR, arXiv:2108.04253).
     """
 
     def __init__(self, in_dim: int, hidden_dim: int | None = None, out_dim: int | None = None):

@@ -1,7 +1,7 @@
 """JetCLR-style permutation-invariant transformer over jet constituents.
 
 Architecture after JetCLR (Dillon et al., arXiv:2108.04253; code bmdillon/JetCLR @90b02f9,
-scripts/modules/transformer.py), see reference/jets.md section 2:
+scripts/modules/transformer.py; arXiv:2108.04253):
     per-constituent (pT, eta, phi) -> Linear(3, d) -> TransformerEncoder (no positional encoding, so the
     set is permutation-equivariant) with 0.5 * ln(pT_k) added to the attention logits of key k
     (soft constituents get little attention: IR safety) -> per-constituent outputs multiplied by

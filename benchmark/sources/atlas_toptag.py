@@ -608,7 +608,7 @@ def family_with_source(family: FamilySpec) -> FamilySpec:
 # the record's uncertainty method (rule 2), from predictions
 # ---------------------------------------------------------------------------------------------------
 #: jet-pT bin edges of the official method: 200 GeV wide from 350 to 3150 GeV (arXiv:2407.20127 and the
-#: official example code, as summarised in reference/jets.md section 5)
+#: official example code)
 PT_BIN_EDGES_GEV = np.arange(350.0, 3150.0 + 1.0, 200.0)
 
 

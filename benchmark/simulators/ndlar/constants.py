@@ -1,6 +1,6 @@
 """Every physics constant and detector parameter of the ND-LAr simulator, with its source.
 
-Source keys (full list in ``/work/shared/reference/ndlar.md``, cite the primary source):
+Source keys:
 
 * [PDG-LAr]  PDG "Atomic and nuclear properties of liquid argon" (pdg.lbl.gov/AtomicNuclearProperties),
              as copied into LArSoft ``LArPropertiesServiceStandard`` and DeepLearnPhysics/spine ``globals.py``.
@@ -8,7 +8,7 @@ Source keys (full list in ``/work/shared/reference/ndlar.md``, cite the primary 
              Sternheimer density effect, Landau width, Highland formula, EM cascades).
 * [larnd-sim] DUNE/larnd-sim ``larndsim/consts/{detector,physics}.py``, ``fee.py``, ``drifting.py``; the
              study's fork AlexWilkinsonnn/larnd-sim branch ``962804f_contrastive_learning``
-             ``consts/{physics,electronics}.yaml`` (= the "Seed" column of reference/ndlar.md sec. 7).
+             ``consts/{physics,electronics}.yaml`` (the study's nominal values).
 * [ndlar-geo] larnd-sim ``detector_properties/ndlar-module.yaml`` + ``pixel_layouts/multi_tile_layout-3.0.40.yaml``.
 * [ICARUS-Birks] ICARUS, NIM A 523 (2004) 275 (Birks A_B, k_B as used by larnd-sim).
 * [ArgoNeuT] ArgoNeuT, JINST 8 (2013) P08005, arXiv:1306.1712 (modified Box alpha, beta).
@@ -67,8 +67,8 @@ MICHEL_EMAX_MEV = 52.83      # endpoint of the Michel spectrum, (m_mu^2 + m_e^2)
 PI_MU_NU_MUON_T_MEV = 4.12   # muon kinetic energy from pi+ -> mu+ nu at rest (two-body kinematics, computed)
 PI_DECAY_PSTAR_MEV = 29.79   # muon momentum in the pion rest frame (two-body kinematics, computed)
 
-# Hadronic interaction cross sections on argon.  ASSUMPTIONS (reference/ndlar.md sec. 8 marks the
-# measured values [LArIAT, ProtoDUNE-SP] as unverified): sigma_inel(pi-Ar) ~ 0.6-0.9 b -> 0.75 b;
+# Hadronic interaction cross sections on argon.  ASSUMPTIONS (the measured values
+# [LArIAT, ProtoDUNE-SP] could not be checked here): sigma_inel(pi-Ar) ~ 0.6-0.9 b -> 0.75 b;
 # sigma_inel(p-Ar) ~ 0.5 b.
 SIGMA_PI_AR_BARN = 0.75
 SIGMA_P_AR_BARN = 0.50

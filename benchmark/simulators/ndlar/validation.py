@@ -2,7 +2,7 @@
 
 Run ``python -m benchmark.simulators.ndlar.validation --out datasets/ndlar/plots`` (about a minute on
 one core).  Every plot compares simulator output with an independent reference (PDG/PSTAR tables, the
-reference fits of reference/ndlar.md, the analytic drift formulas); ``datasets/ndlar/VALIDATION.md``
+published reference values named beside each check, the analytic drift formulas); ``datasets/ndlar/VALIDATION.md``
 explains each one.  A summary of the measured numbers is printed (and written as summary.json).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from benchmark.simulators.ndlar import constants as C
 from benchmark.simulators.ndlar import detector, particles
 from benchmark.simulators.ndlar.generator import NDLArGenerator
 
-# reference CSDA ranges (cm, 1.396 g/cm^3): PDG muon table, Bethe pions, PSTAR protons (reference/ndlar.md sec. 2)
+# reference CSDA ranges (cm, 1.396 g/cm^3): PDG muon table, Bethe pions, PSTAR protons (NIST)
 REF_T = np.array([10, 20, 50, 100, 200, 300, 500, 1000.0])
 REF_RANGE = {"muon": [0.70, 2.38, 10.8, 30.4, 76.2, 123.6, 217.4, 441.5],
              "pion": [0.57, 1.95, 9.15, 26.9, 70.6, 117.6, 212.3, 441.8],

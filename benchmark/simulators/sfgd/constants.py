@@ -1,6 +1,6 @@
 """Every physics constant and simulator parameter of the cube-detector simulator, with its source.
 
-Source keys follow /work/shared/reference/sfgd.md:
+Source keys:
 [S1] arXiv:2603.14921 (SuperFGD detector paper), [S3] github t2k-nd280-upgrade/t2k-nd280-upgrade,
 [S4] github ESSnuSB/EsbRoot, [S5] github MrMefodij/SuperFGD_unpacking, [S6] github
 radiradev/contrastive-neutrino, [S7] arXiv:2211.04890 / github saulam/trajectory_fitting,
@@ -157,7 +157,7 @@ CROSSTALK_MAX = 2.0 * CROSSTALK_MEASURED
 #: class order = label index. Four classes as in the study [S6 configs; DESIGN.md section 8]
 CLASS_NAMES = ("electron", "muon", "charged_pion", "proton")
 #: kinetic-energy ranges in MeV, uniform; the study's ND-LAr ranges (0.05-1 GeV, protons
-#: 0.05-0.4 GeV; reference/methods.md) because the cube dataset's ranges [S8] could not be read
+#: 0.05-0.4 GeV; arXiv:2502.07724) because the cube dataset's ranges [S8] could not be read
 KINETIC_ENERGY_RANGE_MEV = {
     "electron": (50.0, 1000.0),
     "muon": (50.0, 1000.0),

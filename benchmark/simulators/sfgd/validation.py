@@ -292,7 +292,7 @@ def main(argv=None) -> dict:
     ax.plot(np.repeat(p_grid, per)[stopped], rng_meas[stopped], ".", alpha=0.3, label="simulated, per muon (cubes)")
     ax.plot(p_grid, m_mean, "o", color="C3", label="simulated, mean")
     ref = np.array([80.0, 220.0]) * 1.06 / C.DENSITY_G_CM3
-    ax.plot([300, 600], ref, "k^", label="reference/sfgd.md (scaled to rho)")
+    ax.plot([300, 600], ref, "k^", label="published range (scaled to rho)")
     ax.set_xlabel("muon momentum (MeV/c)")
     ax.set_ylabel("range (cm)")
     ax.legend(fontsize=8)
