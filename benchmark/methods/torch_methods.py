@@ -9,8 +9,8 @@ small :class:`~benchmark.training.loop.Algorithm` s (``update(batch) -> losses``
 * :class:`AugmentedClassifier` — the same, each training sample replaced by one random view of the
   contrastive augmentation set (study: "augmented classifier");
 * :class:`DANN` — encoder without GRN, label head on labelled source, domain head behind gradient
-  reversal (coefficient 1.0) on source + unlabelled target (Ganin et al. 2016, arXiv:1505.07818;
-  the study's DANN uses coefficient 1.0); ``domain_shift`` only;
+  reversal on source + unlabelled target (Ganin et al. 2016, arXiv:1505.07818: coefficient ramped up
+  to 1.0 at the default size; the study's fixed 1.0 at full size); ``domain_shift`` only;
 * :class:`Contrastive` — encoder + projection head pre-trained with the one contrastive loss on two
   augmented views (``alpha`` 0 = SimCLR, 1 = SupCon; JetCLR for jets), on labelled source train and,
   under ``domain_shift``, also on the UNLABELLED target train (labels used only where present: an
