@@ -48,7 +48,8 @@ lifetime, diffusion, LArPix self-triggering and ADC) but it is not Geant4 and no
 Validation plots and their commands: `datasets/ndlar/VALIDATION.md`.
 
 **Classes** (label = index): 0 electron (e-), 1 gamma, 2 muon (mu+ or mu-), 3 charged_pion (pi+ or pi-),
-4 proton. Classes cycle with `event_id`, so every split is balanced before the selection.
+4 proton. Each event draws its class uniformly from its own random numbers (independent of its index and
+of `event_id`), so the classes are balanced in expectation, not exactly.
 **Kinetic energy** uniform in 50-1000 MeV (e, gamma, mu, pi) and 50-400 MeV (p), as the study's particle gun.
 **Start point** uniform in x, y in [-50, 50] cm, z in [600, 700] cm (the study's vertex box, inside the
 central module); **direction** isotropic.

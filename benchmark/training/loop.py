@@ -338,7 +338,7 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
             n_events += sum(len(ix) for ix in step.values())
             rate = n_events * world / max(time.perf_counter() - t0, 1e-9)
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{float(losses['loss']):.4f}", ev_s=f"{rate:.0f}")
+                bar.set_postfix(loss=f"{float(losses['loss'].detach()):.4f}", ev_s=f"{rate:.0f}")
         record = {"epoch": epoch + 1, **{k: v / len(plan) for k, v in sums.items()}, "lr": lr,
                   "steps": len(plan), "train_s": time.perf_counter() - t0,
                   "events_per_s": n_events * world / max(time.perf_counter() - t0, 1e-9)}
