@@ -366,26 +366,49 @@ def make_generator(family: str):
     return src.make_generator()
 
 
-def events_from_columns(family: str, domain: str, cols: dict[str, Any], kind: str):
-    """An in-memory EventSet from a generator's column dict (no disk round trip)."""
+def flatten_ragged(parts) -> tuple[Any, Any]:
+    """Per-event arrays -> (flat values, offsets), the layout ``EventKind.event_set`` takes."""
     import numpy as np
 
-    from benchmark.data.events import EventSet
-
-    if kind == "sparse3d":
-        lengths = np.array([len(c) // 3 for c in cols["coords"]], dtype=np.int64)
-        coords = (np.concatenate(cols["coords"]).astype(np.int32).reshape(-1, 3) if len(lengths)
-                  else np.zeros((0, 3), np.int32))
-        charge = np.concatenate(cols["charge"]).astype(np.float32) if len(lengths) else np.zeros(0, np.float32)
-        extra = {"coords": coords, "charge": charge}
-    else:
-        lengths = np.array([len(c) for c in cols["E"]], dtype=np.int64)
-        extra = {"p4": np.stack([np.concatenate(cols[k]).astype(np.float32) for k in ("E", "px", "py", "pz")],
-                                axis=1)}
+    lengths = np.fromiter((len(a) for a in parts), dtype=np.int64, count=len(parts))
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return EventSet(family, domain, "train", kind, np.asarray(cols["event_id"], np.int64), offsets,
-                    _labels=np.asarray(cols["label"], np.int64), **extra)
+    return (np.concatenate(parts) if len(parts) else np.zeros(0)), offsets
+
+
+def events_from_columns(family: str, domain: str, cols: dict[str, Any], kind: str):
+    """An in-memory EventSet from a generator's column dict (no disk round trip), built by the kind as the
+    loader builds it."""
+    import numpy as np
+
+    from benchmark.kinds import get_kind
+
+    k = get_kind(kind)
+    ragged = {name: flatten_ragged(cols[name]) for name in k.ragged_columns}
+    return k.event_set(family, domain, "train", np.asarray(cols["event_id"], np.int64), ragged,
+                       labels=np.asarray(cols["label"], np.int64))
+
+
+def baseline_inputs(events):
+    """``idx -> encoder batch`` exactly as the torch baselines build it for ``events``: the kind's
+    ``inputs`` at the baselines' default config (jets: JetCLR's 50 preprocessed constituents)."""
+    from benchmark.kinds import get_kind
+    from benchmark.methods.torch import COMMON
+
+    return get_kind(events.kind).inputs(events, max_constituents=COMMON["max_constituents"])
+
+
+def baseline_encoder(family: str, size: str = "default"):
+    """The encoder the torch baselines build for ``family`` at model size ``size``: its kind's encoder
+    with the family's training defaults (``benchmark.training.hparams``, e.g. ND-LAr's mean pooling)."""
+    from benchmark.data.registry import get_family
+    from benchmark.kinds import get_kind
+    from benchmark.methods.torch import COMMON
+    from benchmark.training.hparams import training_defaults
+
+    cfg = {**COMMON, **training_defaults(family, size)}
+    return get_kind(get_family(family).event_kind).build_encoder(cfg["encoder_size"], backend=cfg["backend"],
+                                                                 **cfg["encoder"])
 
 
 def generated_events(family: str, n: int, seed: int = 0, domain: str = "nominal", chunk_index: int = 0):

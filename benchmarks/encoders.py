@@ -6,7 +6,9 @@
 
 Inputs are real generated events (``generate_chunk`` of the ``nominal`` domain, not read from disk):
 ND-LAr and SFGD events for the sparse ConvNeXt encoder (spconv backend), jets (Pythia) for the jet
-transformer, collated by ``benchmark.data.collate``.  Training = forward + ``loss.backward()`` of a
+transformer. Batch and encoder are the torch baselines' own (``benchmarks.common.baseline_inputs`` /
+``baseline_encoder``: the event kind's ``inputs`` and ``build_encoder`` with the family's training
+defaults), so jets are JetCLR's 50 preprocessed constituents, not the raw collate's 200.  Training = forward + ``loss.backward()`` of a
 linear head's cross-entropy (no optimiser step: that is ``benchmarks.loading``'s training-step figure);
 inference = ``eval()`` + ``torch.no_grad()``.  Figures are events/s = batch size / median seconds.
 """
@@ -16,7 +18,8 @@ import time
 
 import numpy as np
 
-from benchmarks.common import Result, base_parser, family_available, generated_events, median_time, rate, setup, sig
+from benchmarks.common import (Result, base_parser, baseline_encoder, baseline_inputs, family_available, generated_events,
+                               median_time, rate, setup, sig)
 
 NAME = "encoders"
 SPARSE_FAMILIES = ("ndlar", "sfgd")
@@ -29,20 +32,18 @@ def _sync(device: str):
         torch.cuda.synchronize()
 
 
-def time_encoder(kind: str, size: str, events, batch_size: int, repeats: int, device: str,
+def time_encoder(family: str, size: str, events, batch_size: int, repeats: int, device: str,
                  n_classes: int) -> dict:
     import torch
 
-    from benchmark.data.collate import collate
-    from benchmark.models import LinearHead, build_encoder
+    from benchmark.models import LinearHead
+    from benchmark.training.loop import to_device
 
     torch.manual_seed(0)
     idx = np.arange(min(batch_size, len(events)))
-    batch = tuple(t.to(device) for t in collate(events, idx))
-    if kind == "sparse3d":
-        batch = (*batch, len(idx))
+    batch = to_device(baseline_inputs(events)(idx), device)
     y = torch.as_tensor(events.labels[idx] % n_classes, device=device)
-    enc = build_encoder(kind, size).to(device)
+    enc = baseline_encoder(family, size).to(device)
     head = LinearHead(enc.out_dim, n_classes).to(device)
     n_par = sum(p.numel() for p in enc.parameters())
 
@@ -61,8 +62,8 @@ def time_encoder(kind: str, size: str, events, batch_size: int, repeats: int, de
     t_tr = median_time(train, repeats)["median_s"]
     t_in = median_time(infer, repeats)["median_s"]
     sizes = events.sizes()[idx]
-    return {"params": n_par, "batch": len(idx), "mean_size": float(sizes.mean()), "train_s": t_tr,
-            "infer_s": t_in}
+    return {"encoder": type(enc).__name__, "params": n_par, "batch": len(idx), "mean_size": float(sizes.mean()),
+            "train_s": t_tr, "infer_s": t_in}
 
 
 def main(argv=None) -> int:
@@ -98,13 +99,11 @@ def main(argv=None) -> int:
         for size in args.sizes:
             print(f"[encoders] {fam} / {spec.event_kind} / {size} ...", flush=True)
             try:
-                r = time_encoder(spec.event_kind, size, events, args.batch_size, args.repeats, args.device,
-                                 spec.num_classes)
+                r = time_encoder(fam, size, events, args.batch_size, args.repeats, args.device, spec.num_classes)
             except (RuntimeError, MemoryError) as exc:  # e.g. out of memory for "full" on a small machine
                 res.skip(f"{fam} {size} encoder: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
-            name = "sparse ConvNeXt (spconv)" if spec.event_kind == "sparse3d" else "jet transformer"
-            rows.append([fam, name, size, r["params"], r["batch"], sig(r["mean_size"]), sig(r["train_s"]),
+            rows.append([fam, r["encoder"], size, r["params"], r["batch"], sig(r["mean_size"]), sig(r["train_s"]),
                          rate(r["batch"], r["train_s"]), sig(r["infer_s"]), rate(r["batch"], r["infer_s"])])
     if rows:
         res.table(f"Encoder throughput ({args.device}, {args.threads} thread(s))",

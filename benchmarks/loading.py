@@ -6,16 +6,19 @@
 
 For each family (``nominal`` domain, ``train`` split):
 
-* loader: ``benchmark.data.loader.load_events`` (Hugging Face dataset -> Arrow -> EventSet) then
-  ``collate_sparse`` / ``collate_jets`` over the whole split in shuffled batches of ``--batch-size``.
+* loader: ``benchmark.data.loader.load_events`` (Hugging Face dataset -> Arrow -> EventSet) then the
+  torch baselines' encoder inputs (the event kind's ``inputs``, ``benchmarks.common.baseline_inputs``:
+  voxels collated, jets preprocessed once and cut to JetCLR's 50 constituents) over the whole split in
+  shuffled batches of ``--batch-size``.
   The first ``load_events`` call converts the HDF5 parts into the Hugging Face Arrow cache ("cold");
   later calls reuse it ("warm"); both are reported.
 * plain h5py: the fastest direct read of the same HDF5 part files we know: ``ds[()]`` of every column
   (vlen columns come back as object arrays of numpy arrays) then one ``np.concatenate`` into flat arrays
-  with offsets, i.e. the same content as an EventSet, then the same collate.  The ratio
+  with offsets, built into an EventSet by the same kind code as the loader's, then the same inputs.  The ratio
   loader/h5py is the figure (> 1 means the loader is faster).
-* training step: one optimisation step (forward, backward, AdamW) of the default encoder from
-  ``benchmark.models.build_encoder`` plus a linear head with cross-entropy, on the same batches;
+* training step: one optimisation step (forward, backward, AdamW) of the baselines' default encoder of
+  the family (``benchmarks.common.baseline_encoder``) plus a linear head with cross-entropy, on the same
+  batches;
   ``loading >= 10 x training`` is checked and reported.
 
 Unless ``--cache-dir`` is given the data are generated into a temporary cache first: every domain of
@@ -30,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Result, base_parser, family_available, isolate_hf_cache, median_time, rate, setup, sig
+from benchmarks.common import (Result, base_parser, baseline_encoder, baseline_inputs, family_available,
+                               flatten_ragged, isolate_hf_cache, median_time, rate, setup, sig)
 
 NAME = "loading"
 DEFAULT_SHARD = {"ndlar": "0/12", "sfgd": "0/10", "jets": "0/8", "toy": "0/1"}
@@ -40,30 +44,23 @@ def h5py_read(folder: Path, domain: str, split: str, kind: str):
     """Plain h5py read of one split's part files into an EventSet (flat arrays + offsets)."""
     import h5py
 
-    from benchmark.data.events import EventSet
+    from benchmark.kinds import get_kind
 
     files = sorted((folder / "data" / domain).glob(f"{split}-*.h5"))
     if not files:
         raise FileNotFoundError(f"no {split} parts in {folder / 'data' / domain}")
+    k = get_kind(kind)
     ids, labels, ragged = [], [], {}
-    names = ("coords", "charge") if kind == "sparse3d" else ("E", "px", "py", "pz")
     for f in files:
         with h5py.File(f, "r") as h5:
             ids.append(h5["event_id"][()])
             labels.append(h5["label"][()])
-            for n in names:
+            for n in k.ragged_columns:
                 ragged.setdefault(n, []).extend(h5[n][()])
-    lengths = np.fromiter((len(a) for a in ragged[names[-1]]), dtype=np.int64)
-    offsets = np.zeros(len(lengths) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = {n: np.concatenate(v) if v else np.zeros(0) for n, v in ragged.items()}
     event_id = np.concatenate(ids).astype(np.int64)
     label = np.concatenate(labels).astype(np.int64)
-    if kind == "sparse3d":
-        return EventSet("?", domain, split, kind, event_id, offsets, coords=flat["coords"].reshape(-1, 3),
-                        charge=flat["charge"], _labels=label)
-    return EventSet("?", domain, split, kind, event_id, offsets,
-                    p4=np.stack([flat[n] for n in names], axis=1).astype(np.float32), _labels=label)
+    return k.event_set("?", domain, split, event_id, {n: flatten_ragged(v) for n, v in ragged.items()},
+                       labels=label)
 
 
 def batches(n: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
@@ -72,20 +69,21 @@ def batches(n: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def collate_all(events, index_batches):
-    from benchmark.data.collate import collate
+    """The baselines' encoder inputs of every batch (built per EventSet, as the baselines do)."""
+    inputs = baseline_inputs(events)
+    return [inputs(idx) for idx in index_batches]
 
-    return [collate(events, idx) for idx in index_batches]
 
-
-def train_step_rate(kind: str, n_classes: int, collated: list, labels: np.ndarray, index_batches, repeats: int,
+def train_step_rate(family: str, n_classes: int, collated: list, labels: np.ndarray, index_batches, repeats: int,
                     device: str = "cpu") -> tuple[float, float, int]:
     """(median s per step, events/s, steps timed) of one optimisation step of the default encoder."""
     import torch
 
-    from benchmark.models import LinearHead, build_encoder
+    from benchmark.models import LinearHead
+    from benchmark.training.loop import to_device
 
     torch.manual_seed(0)
-    enc = build_encoder(kind, "default").to(device)
+    enc = baseline_encoder(family, "default").to(device)
     head = LinearHead(enc.out_dim, n_classes).to(device)
     opt = torch.optim.AdamW([*enc.parameters(), *head.parameters()], lr=1e-3)
     full = [i for i, idx in enumerate(index_batches) if len(idx) == len(index_batches[0])] or [0]
@@ -94,9 +92,7 @@ def train_step_rate(kind: str, n_classes: int, collated: list, labels: np.ndarra
     def step():
         j = full[k["i"] % len(full)]
         k["i"] += 1
-        batch = tuple(t.to(device) for t in collated[j])
-        if kind == "sparse3d":
-            batch = (*batch, len(index_batches[j]))
+        batch = to_device(collated[j], device)
         y = torch.as_tensor(labels[index_batches[j]], device=device)
         loss = torch.nn.functional.cross_entropy(head(enc(batch)), y)
         opt.zero_grad(set_to_none=True)
@@ -157,7 +153,7 @@ def bench_family(res: Result, family: str, cache: Path, args) -> list[list]:
             [family, n, "loader: load_events (warm) + collate", sig(t_loader), rate(n, t_loader), 1.0],
             [family, n, "plain h5py read", sig(t_h5o), rate(n, t_h5o), ""],
             [family, n, "plain h5py read + collate", sig(t_h5), rate(n, t_h5), sig(t_h5 / t_loader)]]
-    step_s, step_rate, steps = train_step_rate(spec.event_kind, spec.num_classes, holder["batches"],
+    step_s, step_rate, steps = train_step_rate(family, spec.num_classes, holder["batches"],
                                                ev.labels, idx, r, args.device)
     loader_rate = n / t_loader
     epoch_rate = n / t_coll

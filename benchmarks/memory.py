@@ -10,12 +10,14 @@ torch, spconv, the benchmark package, nothing done) gives the fixed floor every 
 * generation: one ``generate_chunk`` of the generator's own ``chunk_size`` true events, every domain of
   the train split: what one worker of ``benchmark generate`` holds at most (a pool of W workers
   needs about W times this);
-* loading: ``load_events`` of ``nominal/train`` plus collating it all, on a dataset subset generated
+* loading: ``load_events`` of ``nominal/train`` plus building the baselines' encoder inputs of all of it
+  in batches of 64 (``benchmarks.common.baseline_inputs``), on a dataset subset generated
   into a temporary cache (or ``--cache-dir``).  The split is held in memory as an EventSet, so memory
   grows linearly with the events loaded: the table gives the per-event slope over the floor and the
   linear extrapolation to the default and full presets (marked as extrapolated, not measured);
-* training: ``--steps`` optimisation steps (AdamW) of the default sparse encoder + linear head on a
-  batch of generated ND-LAr events; ``--full-training`` adds the "full" (study-sized) encoder with a
+* training: ``--steps`` optimisation steps (AdamW) of the baselines' default encoder of the family
+  (``benchmarks.common.baseline_encoder``) + linear head on a batch of generated ND-LAr events, in the
+  baselines' input layout; ``--full-training`` adds the "full" (study-sized) encoder with a
   small batch, which is slow on a CPU.
 """
 from __future__ import annotations
@@ -54,33 +56,30 @@ def _child(args) -> dict:
         from benchmarks.common import isolate_hf_cache
 
         isolate_hf_cache(tempfile.mkdtemp(prefix="simshift-bench-hf-"))  # no stale shared cache (see there)
-        from benchmark.data.collate import collate
         from benchmark.data.loader import load_events
+        from benchmarks.common import baseline_inputs
 
         ev = load_events(args.family, "nominal", "train", cache_dir=args.cache_dir)
         order = np.random.default_rng(0).permutation(len(ev))
+        inputs = baseline_inputs(ev)
         for i in range(0, len(ev), 64):
-            collate(ev, order[i:i + 64])
+            inputs(order[i:i + 64])
         arrays = [ev.event_id, ev.offsets, ev.coords, ev.charge, ev.p4, *ev.meta.values()]
         if ev.has_labels:
             arrays.append(ev.labels)
         out.update(events=len(ev), constituents=int(ev.offsets[-1]),
                    eventset_bytes=int(sum(a.nbytes for a in arrays if a is not None)))
     elif args.child == "training":
-        from benchmark.models import LinearHead, build_encoder
-        from benchmarks.common import generated_events
+        from benchmark.data.registry import get_family
+        from benchmark.models import LinearHead
+        from benchmarks.common import baseline_encoder, baseline_inputs, generated_events
 
         ev = generated_events(args.family, args.batch_size)
-        from benchmark.data.collate import collate
-        from benchmark.data.registry import get_family
-
         spec = get_family(args.family)
-        batch = collate(ev, np.arange(len(ev)))
-        if spec.event_kind == "sparse3d":
-            batch = (*batch, len(ev))
+        batch = baseline_inputs(ev)(np.arange(len(ev)))
         y = torch.as_tensor(ev.labels)
         torch.manual_seed(0)
-        enc = build_encoder(spec.event_kind, args.size)
+        enc = baseline_encoder(args.family, args.size)
         head = LinearHead(enc.out_dim, spec.num_classes)
         opt = torch.optim.AdamW([*enc.parameters(), *head.parameters()], lr=1e-4)
         t = time.perf_counter()
@@ -167,7 +166,7 @@ def main(argv=None) -> int:
             above = r["max_rss_mib"] - base
             per_event = r["eventset_bytes"] / max(n, 1)  # exact bytes of the in-memory arrays per event
             fixed = above - r["eventset_bytes"] / 2**20
-            rows.append(["loading", f"{fam}: nominal/train + collate", n, r["constituents"], sig(r["max_rss_mib"]),
+            rows.append(["loading", f"{fam}: nominal/train + encoder inputs", n, r["constituents"], sig(r["max_rss_mib"]),
                          sig(above), f"measured (EventSet arrays {sig(r['eventset_bytes'] / 2**20)} MiB)"])
             gen = make_generator(fam)
             for preset in ("default", "full"):

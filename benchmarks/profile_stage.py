@@ -91,16 +91,14 @@ def main(argv=None) -> int:
     else:
         import torch
 
-        from benchmark.data.collate import collate
         from benchmark.data.registry import get_family
-        from benchmark.models import LinearHead, build_encoder
+        from benchmark.models import LinearHead
+        from benchmarks.common import baseline_encoder, baseline_inputs
 
         spec = get_family(args.family)
         ev = generated_events(args.family, args.events)
-        batch = collate(ev, np.arange(len(ev)))
-        if spec.event_kind == "sparse3d":
-            batch = (*batch, len(ev))
-        enc = build_encoder(spec.event_kind, "default")
+        batch = baseline_inputs(ev)(np.arange(len(ev)))   # the baselines' input path and encoder
+        enc = baseline_encoder(args.family, "default")
         head = LinearHead(enc.out_dim, spec.num_classes)
         opt = torch.optim.AdamW([*enc.parameters(), *head.parameters()])
         y = torch.as_tensor(ev.labels)

@@ -16,7 +16,7 @@ import yaml
 
 from benchmark.data.registry import get_family
 from benchmark.methods.base import MethodConfigError, RunContext, load_method_spec
-from benchmark.methods.torch_methods import DANN, Classifier, Contrastive
+from benchmark.methods.torch import DANN, Classifier, Contrastive
 from benchmark.results import load_result
 from benchmark.runner import run_method, seed_everything
 from benchmark.tasks import get_task

@@ -8,7 +8,8 @@ import torch
 from benchmark.data.events import EventSet
 from benchmark.data.registry import get_family
 from benchmark.methods.base import RunContext
-from benchmark.methods.torch_methods import DANN, AugmentedClassifier, Classifier, Contrastive, EventInputs
+from benchmark.kinds import get_kind
+from benchmark.methods.torch import DANN, AugmentedClassifier, Classifier, Contrastive
 from benchmark.runner import seed_everything
 from benchmark.tasks import MethodData
 
@@ -54,7 +55,7 @@ def context(protocol: str, tmp_path, seed: int = 0) -> RunContext:
 
 def test_jet_inputs_are_centred_and_padded():
     ev = make_jets(12, 7, "train")
-    x, mask = EventInputs(ev, max_constituents=20)(np.arange(12))
+    x, mask = get_kind("jets").inputs(ev, max_constituents=20)(np.arange(12))
     sizes = np.minimum(ev.sizes(), 20)
     assert x.shape == (12, int(sizes.max()), 3) and mask.sum(1).tolist() == sizes.tolist()
     pt_true = np.hypot(ev.p4[:, 1], ev.p4[:, 2])

@@ -9,7 +9,9 @@
   real constituents.  Physics preprocessing (centring, rotation, scaling) is a separate documented
   step (:mod:`benchmark.simulators.jets.preprocessing`), applied by the caller.
 
-Everything is vectorised over the batch; there is no Python loop over events.
+Everything is vectorised over the batch; there is no Python loop over events. Which of these an
+EventSet takes is its kind's business: ``benchmark.kinds.get_kind(events.kind).collate(events, index)``
+(the data layer stays below the kinds, which build on these functions).
 """
 from __future__ import annotations
 
@@ -73,9 +75,3 @@ def collate_jets(events: EventSet, index, max_constituents: int = 200, as_torch:
         return torch.from_numpy(x), torch.from_numpy(mask)
     return x, mask
 
-
-def collate(events: EventSet, index, **kwargs):
-    """Dispatch on the event kind."""
-    if events.kind == "sparse3d":
-        return collate_sparse(events, index, **kwargs)
-    return collate_jets(events, index, **kwargs)

@@ -22,8 +22,6 @@ from benchmark.data.events import EventSet
 from benchmark.data.paths import dataset_folder
 from benchmark.data.registry import SPLITS, check_name, get_family
 
-JET_COMPONENTS = ("E", "px", "py", "pz")
-
 
 class DatasetNotMaterialised(FileNotFoundError):
     """The requested dataset folder does not exist yet; the message gives the command to make it."""
@@ -132,23 +130,11 @@ def events_from_table(table, family: str, domain: str, split: str, with_labels: 
         if meta_columns is not None and c.name not in meta_columns:
             continue
         meta[c.name] = table.column(c.name).to_numpy()
-    if spec.event_kind == "sparse3d":
-        coords, off3 = _flat(table, "coords")
-        charge, offsets = _flat(table, "charge")
-        if not np.array_equal(off3, offsets * 3):
-            raise ValueError(f"{family}/{domain}/{split}: coords and charge lengths disagree")
-        return EventSet(family, domain, split, "sparse3d", event_id, offsets,
-                        coords=coords.astype(np.int32).reshape(-1, 3), charge=charge.astype(np.float32),
-                        meta=meta, _labels=labels)
-    comps, offsets = [], None
-    for name in JET_COMPONENTS:
-        values, off = _flat(table, name)
-        if offsets is not None and not np.array_equal(off, offsets):
-            raise ValueError(f"{family}/{domain}/{split}: constituent columns have different lengths")
-        offsets = off
-        comps.append(values.astype(np.float32))
-    return EventSet(family, domain, split, "jets", event_id, offsets, p4=np.stack(comps, axis=1),
-                    meta=meta, _labels=labels)
+    from benchmark.kinds import get_kind  # lazily: the kinds build on the data layer
+
+    kind = get_kind(spec.event_kind)
+    ragged = {name: _flat(table, name) for name in kind.ragged_columns}
+    return kind.event_set(family, domain, split, event_id, ragged, meta=meta, labels=labels)
 
 
 def load_events(family: str, domain: str, split: str, source: str | None = None, size: str | None = None,
@@ -163,7 +149,9 @@ def load_events(family: str, domain: str, split: str, source: str | None = None,
     check_name("split", split, SPLITS)
     ds = cached_split(family, domain, split, source=source, size=size, cache_dir=cache_dir)
     spec = get_family(family)
-    content = {"coords", "charge", *JET_COMPONENTS}
+    from benchmark.kinds import get_kind  # lazily: the kinds build on the data layer
+
+    content = set(get_kind(spec.event_kind).ragged_columns)
     keep = [c for c in ds.column_names if c in ("event_id", "label") or not spec.is_truth(c)]
     if meta_columns is not None:
         keep = [c for c in keep if c in ("event_id", "label") or c in content or c in meta_columns]

@@ -2,7 +2,9 @@
 
 * :mod:`benchmark.methods.base` — ``Method`` (fit / predict / embed), ``method.yaml`` parsing;
 * :mod:`benchmark.methods.external` — methods written in any language, as programs;
-* :mod:`benchmark.methods.features` — hand-made physics observables and the linear classifier floor.
+* :mod:`benchmark.methods.features` — the linear classifier on the event kind's physics observables (the floor);
+* :mod:`benchmark.methods.torch` — the PyTorch baselines (:mod:`benchmark.methods.torch_methods` re-exports
+  them under the names ``baselines/*/method.yaml`` give).
 """
 from benchmark.methods.base import Method, MethodConfigError, MethodSpec, RunContext, load_method_spec
 
