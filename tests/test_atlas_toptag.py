@@ -209,6 +209,21 @@ def test_task_hands_out_training_weights(record, atlas_family, tmp_path):
     assert set(report["per_domain"]) == {"nominal", "esup"}
     assert np.isfinite(report["summary"]["mean_shifted"])
 
+    # the record's method (benchmark.evaluation.atlas) in the summary, from each test split's fjet_pt
+    import datasets
+
+    from benchmark.evaluation.atlas import atlas_summary
+    from benchmark.results.io import json_normal
+
+    tests = {d: datasets.load_dataset(str(folder), d)["test"].with_format("numpy")[:] for d in ("nominal", "esup")}
+    rng = np.random.default_rng(7)
+    scores = {d: rng.uniform(0, 1, len(t["label"])).astype(np.float32) for d, t in tests.items()}
+    report = task.evaluate({d: (t["event_id"][::-1], scores[d][::-1]) for d, t in tests.items()})
+    expected = atlas_summary({d: t["label"] for d, t in tests.items()}, scores,
+                             {d: t["fjet_pt"] for d, t in tests.items()})
+    assert report["summary"]["atlas"] == json_normal(expected)
+    assert sum(b["n_signal"] + b["n_background"] for b in expected["per_domain"]["esup"].values()) == N_JETS
+
 
 def test_subset_downloads_only_what_it_needs(record, atlas_family, tmp_path):
     _, _, log = record
@@ -266,25 +281,6 @@ def test_bad_options_are_clear_errors(atlas_family):
         src.files_needed(max_files=0)
     with pytest.raises(TypeError, match="unknown atlas_toptag option"):
         src.files_needed(max_events=3)
-
-
-def test_official_binned_uncertainty_method():
-    rng = np.random.default_rng(3)
-    n = 4000
-    labels = np.arange(n) % 2
-    pt = rng.uniform(350, 750, n)  # two bins: 350-550, 550-750
-    score = labels + rng.normal(0, 0.8, n)
-    nominal = at.binned_rejection(labels, score, pt)
-    assert np.isfinite(nominal[:2]).all() and np.isnan(nominal[2:]).all()
-    from benchmark.evaluation.metrics import background_rejection
-
-    low = pt < 550
-    assert nominal[0] == pytest.approx(background_rejection(labels[low], score[low], 0.5))
-    r = {"nominal": nominal, "esup": nominal * 1.1, "esdown": nominal * 0.8, "cer": nominal * 1.05,
-         "cpos": nominal}
-    unc = at.systematic_uncertainties(r)
-    np.testing.assert_allclose(unc["energy_scale"][:2], 0.2)
-    np.testing.assert_allclose(unc["cluster_total"][:2], np.sqrt(0.2 ** 2 + 0.05 ** 2))
 
 
 def test_local_copies_are_ingested_after_checking(atlas_family, monkeypatch, tmp_path):

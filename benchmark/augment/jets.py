@@ -23,6 +23,12 @@ Every function returns new tensors ``(x, mask)`` and takes an optional ``torch.G
   Lambda_soft = 0.1 GeV (JetCLR: sigma = 0.1 / max(pT [GeV], 0.1), so the width never exceeds 1).
 - jetclr_views: JetCLR's pair of views (code order): view 1 = rotate, translate; view 2 = rotate,
   collinear split, soft smear, translate (each view with its own draws).
+- jet_views: the same pair of views from any subset of the named augmentations
+  (:data:`JET_AUGMENTATIONS`: "rotation", "translation", "soft_smearing", "collinear_splitting"), e.g.
+  for an ablation like JetCLR's (arXiv:2108.04253 compares subsets, down to no augmentation at all).
+  Each selected one is applied where and in the order JetCLR applies it (rotation and translation to
+  both views, splitting and smearing to view 2 only), the others are skipped; the default (all four)
+  is jetclr_views, draw for draw.
 """
 from __future__ import annotations
 
@@ -30,9 +36,12 @@ import math
 
 import torch
 
-__all__ = ["pt_centroid", "rotate_jets", "translate_jets", "collinear_split", "soft_smear", "jetclr_views", "LAMBDA_SOFT_GEV"]
+__all__ = ["pt_centroid", "rotate_jets", "translate_jets", "collinear_split", "soft_smear", "jetclr_views", "jet_views",
+           "JET_AUGMENTATIONS", "LAMBDA_SOFT_GEV"]
 
 LAMBDA_SOFT_GEV = 0.1  # JetCLR soft-smearing scale (bmdillon/JetCLR jet_augs.py: 0.1 / pT)
+#: the names :func:`jet_views` accepts, in the order JetCLR applies them to view 2
+JET_AUGMENTATIONS = ("rotation", "collinear_splitting", "soft_smearing", "translation")
 
 
 def _check(x, mask):
@@ -126,15 +135,60 @@ def soft_smear(x, mask, generator=None, lambda_soft: float = LAMBDA_SOFT_GEV):
     return torch.where(mask[..., None], new, x), mask
 
 
+def _pad(x, mask, pad_to):
+    if pad_to is None or pad_to <= x.shape[1]:
+        return x, mask
+    extra = pad_to - x.shape[1]
+    return (torch.cat([x, x.new_zeros((x.shape[0], extra, 3))], dim=1),
+            torch.cat([mask, mask.new_zeros((mask.shape[0], extra))], dim=1))
+
+
+def _selection(augmentations) -> frozenset:
+    names = (augmentations,) if isinstance(augmentations, str) else tuple(augmentations)
+    unknown = sorted({str(n) for n in names} - set(JET_AUGMENTATIONS))
+    if unknown:
+        raise ValueError(f"unknown jet augmentation(s) {unknown}; valid names: {', '.join(JET_AUGMENTATIONS)} "
+                         "(any subset, () for none)")
+    return frozenset(names)
+
+
+def jet_views(x, mask, generator=None, augmentations=JET_AUGMENTATIONS, width: float = 1.0,
+              pad_to: int | None = None):
+    """Two views of a batch of jets from a named subset of JetCLR's augmentations; ``((x1, m1), (x2, m2))``.
+
+    ``augmentations``: any subset of :data:`JET_AUGMENTATIONS` (a list, tuple, set or one name; order
+    and repeats do not matter).  View 1 gets rotation then translation, view 2 rotation, collinear
+    splitting, soft smearing, translation (JetCLR's code order), each only if selected; the random draws
+    of the skipped ones are not made, so the default reproduces :func:`jetclr_views` exactly.  The
+    empty subset gives the inputs back unchanged (the "no augmentation" row of an ablation).
+    ``width`` is the translation width; ``pad_to`` pads view 2 with masked zeros to that many slots
+    whatever the subset (room for the splits; padding changes no jet), so the shapes do not depend on it.
+    Unknown names raise a ``ValueError`` listing the valid ones.
+    """
+    chosen = _selection(augmentations)
+    x, mask = _check(x, mask)
+    x1, m1 = x.clone(), mask.clone()
+    if "rotation" in chosen:
+        x1, m1 = rotate_jets(x1, m1, generator)
+    if "translation" in chosen:
+        x1, m1 = translate_jets(x1, m1, generator, width=width)
+    x2, m2 = x.clone(), mask.clone()
+    if "rotation" in chosen:
+        x2, m2 = rotate_jets(x2, m2, generator)
+    x2, m2 = _pad(x2, m2, pad_to)
+    if "collinear_splitting" in chosen:
+        x2, m2 = collinear_split(x2, m2, generator)
+    if "soft_smearing" in chosen:
+        x2, m2 = soft_smear(x2, m2, generator)
+    if "translation" in chosen:
+        x2, m2 = translate_jets(x2, m2, generator, width=width)
+    return (x1, m1), (x2, m2)
+
+
 def jetclr_views(x, mask, generator=None, width: float = 1.0, pad_to: int | None = None):
     """JetCLR's two views of a batch of jets (see module docstring); returns ((x1, m1), (x2, m2)).
 
     ``pad_to`` (e.g. 50 as JetCLR, or the collate's max_constituents) gives view 2 room for the splits.
+    The same as :func:`jet_views` with all four augmentations.
     """
-    x1, m1 = rotate_jets(x, mask, generator)
-    x1, m1 = translate_jets(x1, m1, generator, width=width)
-    x2, m2 = rotate_jets(x, mask, generator)
-    x2, m2 = collinear_split(x2, m2, generator, pad_to=pad_to)
-    x2, m2 = soft_smear(x2, m2, generator)
-    x2, m2 = translate_jets(x2, m2, generator, width=width)
-    return (x1, m1), (x2, m2)
+    return jet_views(x, mask, generator, JET_AUGMENTATIONS, width=width, pad_to=pad_to)

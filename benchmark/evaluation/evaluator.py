@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.data.registry import FamilySpec, get_family
+from benchmark.evaluation.atlas import ATLAS_SOURCE, atlas_summary
 from benchmark.evaluation.metrics import (as_probabilities, check_labels, check_weights, classification_metrics,
                                           robustness_summary)
 from benchmark.evaluation.predictions import (PredictionError, as_event_ids, as_scores, load_predictions,
@@ -73,10 +74,15 @@ class Evaluator:
     >>> ev = Evaluator("jets")
     >>> ev.eval({"y_true": labels, "y_score": scores})          # one domain, aligned arrays
     >>> ev.eval_domains(truth, predictions, source_domain="nominal")  # many domains, keyed by event_id
+
+    With ``source="atlas_toptag"`` the summary also holds ``"atlas"``: the record's binned background
+    rejection and systematic uncertainties (:mod:`benchmark.evaluation.atlas`), for which
+    :meth:`eval_domains` needs the jet pT of every test event (``jet_pt``).
     """
 
-    def __init__(self, family: str | FamilySpec):
+    def __init__(self, family: str | FamilySpec, source: str | None = None):
         self.family = family if isinstance(family, FamilySpec) else get_family(family)
+        self.source = source
         self.num_classes = self.family.num_classes
         self.metric = self.family.primary_metric
 
@@ -97,25 +103,38 @@ class Evaluator:
         return classification_metrics(y_true, scores, self.num_classes, weights)
 
     def eval_domains(self, truth: dict[str, tuple], predictions: dict[str, tuple],
-                     source_domain: str = "nominal") -> dict:
+                     source_domain: str = "nominal", jet_pt: dict[str, np.ndarray] | None = None) -> dict:
         """``truth[d] = (event_id, labels[, weights])``, ``predictions[d] = (event_id, scores)``.
 
         Returns ``{"per_domain": {d: metrics}, "summary": robustness summary}``; every domain of
-        ``truth`` must be predicted and no other.
+        ``truth`` must be predicted and no other.  For the ATLAS source, ``jet_pt[d]`` is the jet pT
+        [GeV] (``fjet_pt``) of the events of ``truth[d]``, in the same order, and the summary gets
+        ``"atlas"`` (unweighted, as the record's method; see :mod:`benchmark.evaluation.atlas`).
         """
+        atlas = self.source == ATLAS_SOURCE
+        if atlas:
+            missing_pt = sorted(set(truth) - set(jet_pt or {}))
+            if missing_pt:
+                raise PredictionError(f"the {ATLAS_SOURCE} method needs the jet pT (fjet_pt) of every test event; "
+                                      f"none given for domain(s) {missing_pt}")
         unknown = sorted(set(predictions) - set(truth))
         if unknown:
             raise PredictionError(f"predictions for unknown domain(s) {unknown}; expected {sorted(truth)}")
         missing = sorted(set(truth) - set(predictions))
         if missing:
             raise PredictionError(f"no predictions for domain(s) {missing}")
-        per_domain, argmax = {}, {}
+        per_domain, argmax, signal = {}, {}, {}
         for d in truth:
             ids, labels, *w = truth[d]
             scores = align(predictions[d][0], predictions[d][1], ids, d, width=self.num_classes)
             try:
                 per_domain[d] = classification_metrics(labels, scores, self.num_classes, w[0] if w else None)
-                argmax[d] = (np.asarray(ids), np.argmax(as_probabilities(scores), axis=1))
+                probs = as_probabilities(scores)
+                argmax[d] = (np.asarray(ids), np.argmax(probs, axis=1))
+                if atlas:
+                    signal[d] = probs[:, 1]
+                    if np.shape(jet_pt[d]) != (len(ids),):
+                        raise PredictionError(f"jet_pt must have shape ({len(ids)},), got {np.shape(jet_pt[d])}")
             except PredictionError as exc:
                 raise PredictionError(f"{d}: {exc}") from None
         agreement = {}
@@ -127,4 +146,8 @@ class Evaluator:
                         agreement[d] = a
         summary = robustness_summary(per_domain, self.metric, source_domain, agreement) \
             if source_domain in per_domain else None
+        if atlas and summary is not None:
+            summary["atlas"] = atlas_summary({d: truth[d][1] for d in truth}, signal,
+                                             {d: np.asarray(jet_pt[d], dtype=np.float64) for d in truth},
+                                             source_domain)
         return {"per_domain": per_domain, "summary": summary}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from benchmark.leaderboard.atlas import EXPLANATION as ATLAS_EXPLANATION, atlas_rows, is_atlas
 from benchmark.leaderboard.markdown import UNDEFINED, _row, _safe_url, _sort_value
 from benchmark.leaderboard.plots import (MAX_PARAMETER_PLOTS, MAX_PLOTTED_METHODS, domain_bar_plot, parameter_curves,
                                          parameter_plot)
@@ -69,8 +70,29 @@ def _html_table(group: Group) -> str:
     return "\n".join(out)
 
 
+def _atlas_html(g: Group) -> list[str]:
+    """The per-entry ATLAS tables of a ``jets/atlas_toptag`` group (none for other groups)."""
+    if not is_atlas(g.entries[0].result):
+        return []
+    out = ["<h4>ATLAS binned rejection and systematic uncertainties</h4>",
+           f'<p class="data">{_e(ATLAS_EXPLANATION)}</p>']
+    for e in g.ranked + g.unranked:
+        rows = atlas_rows(e.result)
+        out.append(f"<p>{_e(e.name)} ({_e(e.file)}):</p>")
+        if not rows:
+            out.append(f"<p>{'no binned ATLAS values in this result' if rows is None else 'no test jet in the ATLAS pT bins'}.</p>")
+            continue
+        cols = list(rows[0])
+        out += ['<div class="scroll"><table class="atlas">',
+                "<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr></thead>", "<tbody>"]
+        out += ["<tr>" + "".join(f"<td>{_e(r[c])}</td>" for c in cols) + "</tr>" for r in rows]
+        out += ["</tbody>", "</table></div>"]
+    return out
+
+
 def _group_html(g: Group) -> str:
-    parts = [f'<h3 id="{g.anchor}">{_e(g.title)}</h3>', f'<p class="data">{_e(g.data_line)}</p>', _html_table(g)]
+    parts = [f'<h3 id="{g.anchor}">{_e(g.title)}</h3>', f'<p class="data">{_e(g.data_line)}</p>', _html_table(g),
+             *_atlas_html(g)]
     shown = (g.ranked + g.unranked)[:MAX_PLOTTED_METHODS]
     plots = [domain_bar_plot(g, shown)]
     curves = parameter_curves(g.entries[0].result)

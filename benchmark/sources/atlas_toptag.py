@@ -203,9 +203,9 @@ training weight: the `weight` column holds it in train/validation and methods mu
 probe does). (2) A performance claim is incomplete without the systematic uncertainties estimated with
 the official method: background rejection 1/eps_B at eps_S = 0.5 in bins of `fjet_pt` (200 GeV wide,
 350-3150 GeV), uncertainty |R_var/R_nom - 1| per set, energy scale = max(esup, esdown), cluster total =
-quadrature of scale, resolution and position. The robustness protocol's per-domain metrics are
-integrated over pT and unweighted in every test split (the systematic sets have no training weight),
-so they show the same shifts but are not the official binned numbers; report those too.
+quadrature of scale, resolution and position. The evaluator computes these (unweighted, as the
+official code) into `summary.atlas` of every result on this source, and the leaderboard shows them; the
+per-domain metrics next to them are integrated over pT (and unweighted in every test split).
 
 Not included: the six modelling sets (single-class samples), the Pythia shower weights. Event ids of
 different sets never coincide: per-event agreement with nominal is not defined for this source.
@@ -604,51 +604,5 @@ def family_with_source(family: FamilySpec) -> FamilySpec:
     return dataclasses.replace(family, sources={**family.sources, SOURCE.name: SOURCE})
 
 
-# ---------------------------------------------------------------------------------------------------
-# the record's uncertainty method (rule 2), from predictions
-# ---------------------------------------------------------------------------------------------------
-#: jet-pT bin edges of the official method: 200 GeV wide from 350 to 3150 GeV (arXiv:2407.20127 and the
-#: official example code)
-PT_BIN_EDGES_GEV = np.arange(350.0, 3150.0 + 1.0, 200.0)
-
-
-def binned_rejection(labels, signal_score, pt_gev, eps_s: float = 0.5, edges=PT_BIN_EDGES_GEV) -> np.ndarray:
-    """Background rejection 1/eps_B at signal efficiency ``eps_s`` in each ``fjet_pt`` bin (NaN: a bin
-    without signal and background).  Uses the evaluator's :func:`background_rejection` conventions."""
-    from benchmark.evaluation.metrics import background_rejection
-
-    labels, score, pt = (np.asarray(a) for a in (labels, signal_score, pt_gev))
-    out = np.full(len(edges) - 1, np.nan)
-    which = np.digitize(pt, edges) - 1
-    for b in range(len(edges) - 1):
-        sel = which == b
-        if len(np.unique(labels[sel])) == 2:
-            out[b] = background_rejection(labels[sel], score[sel], eps_s)
-    return out
-
-
-def systematic_uncertainties(rejection: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Relative uncertainties per pT bin from ``{"nominal": R, <set>: R, ...}`` (arrays of bins).
-
-    Per set |R_set / R_nominal - 1|; ``energy_scale`` = max(esup, esdown); ``cluster_total`` = quadrature
-    of energy scale, ``cer`` and ``cpos`` (the record's method).  The track groupings (envelopes of
-    teg/tej and tfl/tfj) follow a third-party analysis script and are labelled as such.
-    """
-    if "nominal" not in rejection:
-        raise ValueError("need the nominal rejection to compute relative uncertainties")
-    nom = np.asarray(rejection["nominal"], float)
-    rel = {s: np.abs(np.asarray(r, float) / nom - 1.0) for s, r in rejection.items() if s != "nominal"}
-    out = dict(rel)
-    if {"esup", "esdown"} <= set(rel):
-        out["energy_scale"] = np.maximum(rel["esup"], rel["esdown"])
-        if {"cer", "cpos"} <= set(rel):
-            out["cluster_total"] = np.sqrt(out["energy_scale"] ** 2 + rel["cer"] ** 2 + rel["cpos"] ** 2)
-    if {"teg", "tej"} <= set(rel):
-        out["track_efficiency_envelope_thirdparty"] = np.maximum(rel["teg"], rel["tej"])
-    if {"tfl", "tfj"} <= set(rel):
-        out["track_fake_envelope_thirdparty"] = np.maximum(rel["tfl"], rel["tfj"])
-    return out
-
-
-__all__ = ["AtlasTopTagSource", "Adler32File", "EXTRA_COLUMNS", "INDEX_FILES", "SOURCE",
-           "binned_rejection", "family_with_source", "index_file", "parse_index", "systematic_uncertainties"]
+__all__ = ["AtlasTopTagSource", "Adler32File", "EXTRA_COLUMNS", "INDEX_FILES", "SOURCE", "family_with_source",
+           "index_file", "parse_index"]

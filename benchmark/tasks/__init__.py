@@ -39,6 +39,7 @@ from benchmark.data.events import EventSet
 from benchmark.data.loader import cached_split, load_events, resolve_folder
 from benchmark.data.registry import FamilySpec, check_name, get_family
 from benchmark.evaluation import Evaluator, align, fit_linear_probe, full_proba
+from benchmark.evaluation.atlas import ATLAS_SOURCE
 from benchmark.protocols import Protocol, get_protocol, protocol_names
 
 class _ProtocolSummaries(Mapping):
@@ -104,6 +105,7 @@ class Task:
         self.domains = self.rules.scored_domains(valid, self.source_domain, self.target_domain, requested)
         self._cache: dict[tuple, EventSet] = {}
         self._truth: dict[str, tuple] = {}
+        self._jet_pt: dict[str, np.ndarray] = {}  # ATLAS source: fjet_pt of each test split (scoring only)
         self._paired_cache: bool | None = None  # decided when train data are first asked for
 
     def __repr__(self) -> str:
@@ -115,7 +117,7 @@ class Task:
         """Read data through ``other``'s cache (tasks of one run on the same family and source)."""
         if (other.family.name, other.source.name, other.folder) != (self.family.name, self.source.name, self.folder):
             raise ValueError("only tasks on the same dataset folder can share loaded data")
-        self._cache, self._truth = other._cache, other._truth
+        self._cache, self._truth, self._jet_pt = other._cache, other._truth, other._jet_pt
 
     # -- data a method may see ----------------------------------------------------------------
     def _events(self, domain: str, split: str, with_labels: bool) -> EventSet:
@@ -176,14 +178,23 @@ class Task:
             ds = cached_split(self.family.name, domain, "test", source=self.source.name,
                               size=self.size, cache_dir=self.cache_dir)
             cols = ["event_id", "label"] + (["weight"] if "weight" in ds.column_names else [])
-            table = ds.select_columns(cols).with_format("arrow")[:]
+            atlas = self.source.name == ATLAS_SOURCE
+            if atlas and "fjet_pt" not in ds.column_names:
+                raise ValueError(f"{domain}/test of {self.source.name} has no fjet_pt column: the ATLAS binned "
+                                 "rejection needs it; convert the data again with this benchmark")
+            table = ds.select_columns(cols + (["fjet_pt"] if atlas else [])).with_format("arrow")[:]
             self._truth[domain] = tuple(table.column(c).to_numpy() for c in cols)
+            if atlas:
+                self._jet_pt[domain] = table.column("fjet_pt").to_numpy()
         return self._truth[domain]
 
     def evaluate(self, predictions: dict[str, tuple]) -> dict:
-        """Score ``{domain: (event_id, scores (N, C))}`` on the test split of every scored domain."""
+        """Score ``{domain: (event_id, scores (N, C))}`` on the test split of every scored domain
+        (on the ATLAS source with the record's binned rejection and uncertainties in the summary)."""
         truth = {d: self._test_truth(d) for d in self.domains}
-        return Evaluator(self.family).eval_domains(truth, predictions, self.source_domain)
+        jet_pt = {d: self._jet_pt[d] for d in self.domains} if self.source.name == ATLAS_SOURCE else None
+        return Evaluator(self.family, self.source.name).eval_domains(truth, predictions, self.source_domain,
+                                                                     jet_pt=jet_pt)
 
     def evaluate_embeddings(self, embeddings: dict[str, tuple]) -> dict:
         """The linear probe: ``{"train": (ids, emb), "validation": (ids, emb), <domain>: (ids, emb)}``."""
