@@ -99,3 +99,30 @@ def test_contrastive_linear_probe_embeds_jets(tmp_path):
     probs = m.predict(test["nominal"])
     assert probs.shape == (20, 2) and np.all(np.isfinite(probs))
     np.testing.assert_array_equal(m.embed(test["nominal"]), emb)  # predicting changed nothing in the encoder
+
+
+def test_jet_augmentations_are_chosen_by_name_in_the_method_config(tmp_path):
+    """``augment: {augmentations: [...]}`` reaches the views (JetCLR's ablation as configs)."""
+    from benchmark.augment.jets import jetclr_views
+    from benchmark.methods.base import MethodConfigError
+
+    ev = make_jets(16, 5, "train")
+    batch = get_kind("jets").inputs(ev)(np.arange(16))
+
+    def views(augment):
+        m = Contrastive({"alpha": 0.0, "augment": augment}, context("linear_probe", tmp_path))
+        return m._augmenter().views(batch, torch.Generator().manual_seed(3))
+
+    # the default is JetCLR's set, draw for draw
+    (a1, _), (a2, _) = views({})
+    (b1, _), (b2, _) = jetclr_views(*batch, generator=torch.Generator().manual_seed(3), pad_to=50)
+    assert torch.equal(a1, b1) and torch.equal(a2, b2)
+    # none: both views are the jet itself (view 2 padded to 50 slots, room for the splits)
+    (n1, m1), (n2, m2) = views({"augmentations": []})
+    assert torch.equal(n1, batch[0]) and torch.equal(n2[:, : batch[0].shape[1]], batch[0])
+    # rotation only: pT untouched and the constituent multiplicity too (no splitting)
+    (r1, q1), (r2, q2) = views({"augmentations": ["rotation"]})
+    assert torch.equal(r1[..., 0], batch[0][..., 0]) and not torch.equal(r1, batch[0])
+    assert torch.equal(q2.sum(1), batch[1].sum(1))
+    with pytest.raises(MethodConfigError, match="valid names"):
+        views({"augmentations": ["rotations"]})

@@ -36,7 +36,7 @@ import math
 
 import torch
 
-__all__ = ["pt_centroid", "rotate_jets", "translate_jets", "collinear_split", "soft_smear", "jetclr_views", "jet_views",
+__all__ = ["pt_centroid", "rotate_jets", "translate_jets", "collinear_split", "soft_smear", "jetclr_views", "jet_views", "selected_augmentations",
            "JET_AUGMENTATIONS", "LAMBDA_SOFT_GEV"]
 
 LAMBDA_SOFT_GEV = 0.1  # JetCLR soft-smearing scale (bmdillon/JetCLR jet_augs.py: 0.1 / pT)
@@ -143,7 +143,7 @@ def _pad(x, mask, pad_to):
             torch.cat([mask, mask.new_zeros((mask.shape[0], extra))], dim=1))
 
 
-def _selection(augmentations) -> frozenset:
+def selected_augmentations(augmentations) -> frozenset:
     names = (augmentations,) if isinstance(augmentations, str) else tuple(augmentations)
     unknown = sorted({str(n) for n in names} - set(JET_AUGMENTATIONS))
     if unknown:
@@ -165,7 +165,7 @@ def jet_views(x, mask, generator=None, augmentations=JET_AUGMENTATIONS, width: f
     whatever the subset (room for the splits; padding changes no jet), so the shapes do not depend on it.
     Unknown names raise a ``ValueError`` listing the valid ones.
     """
-    chosen = _selection(augmentations)
+    chosen = selected_augmentations(augmentations)
     x, mask = _check(x, mask)
     x1, m1 = x.clone(), mask.clone()
     if "rotation" in chosen:

@@ -57,23 +57,37 @@ class JetInputs:
 
 
 class JetAugmenter:
-    """JetCLR's augmentation set; the one setting is the translation ``width`` (JetCLR: 1.0)."""
+    """JetCLR's augmentation set, or a named subset of it (JetCLR's ablation, arXiv:2108.04253 table 1).
+
+    Settings (a method's ``augment:`` block): ``width``, the translation width (JetCLR: 1.0), and
+    ``augmentations``, any subset of :data:`benchmark.augment.jets.JET_AUGMENTATIONS` ("rotation",
+    "translation", "soft_smearing", "collinear_splitting"; default: all four, JetCLR's set; ``[]``: none).
+    """
 
     def __init__(self, overrides: dict | None = None, max_constituents: int = JETCLR_CONSTITUENTS):
+        from benchmark.augment.jets import JET_AUGMENTATIONS, selected_augmentations
+
         overrides = dict(overrides or {})
         self.width = float(overrides.pop("width", 1.0))  # JetCLR translation width
+        names = overrides.pop("augmentations", JET_AUGMENTATIONS)
         if overrides:
-            raise KindConfigError(f"unknown jet augmentation setting(s) {sorted(overrides)}; only 'width'")
+            raise KindConfigError(f"unknown jet augmentation setting(s) {sorted(overrides)}; "
+                                  "only 'width' and 'augmentations'")
+        try:
+            self.augmentations = tuple(n for n in JET_AUGMENTATIONS if n in selected_augmentations(names))
+        except (ValueError, TypeError) as err:
+            raise KindConfigError(f"augment.augmentations: {err}") from err
         self.pad_to = int(max_constituents)
 
     def views(self, inputs, generator):
         """Two independent random views (JetCLR: view 1 rotate+translate, view 2 adds split and smearing)."""
-        from benchmark.augment.jets import jetclr_views
+        from benchmark.augment.jets import jet_views
 
-        return jetclr_views(*inputs, generator=generator, width=self.width, pad_to=self.pad_to)
+        return jet_views(*inputs, generator=generator, augmentations=self.augmentations, width=self.width,
+                         pad_to=self.pad_to)
 
     def view(self, inputs, generator):
-        """One random view (the augmented classifier's input): JetCLR's full view 2."""
+        """One random view (the augmented classifier's input): JetCLR's view 2."""
         return self.views(inputs, generator)[1]
 
 
