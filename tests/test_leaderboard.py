@@ -21,7 +21,7 @@ SEEDS = [0, 1, 2]
 
 def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: bool = True,
               version: str | None = None, evaluator: str | None = None, protocol: str = "robustness",
-              **method) -> Path:
+              rejection: float | None = None, **method) -> Path:
     """A stored result with given accuracies (seed k adds 0.01 k), written like ``submit`` stores it."""
     source = get_family(FAMILY_NAME).source()
     per_seed = []
@@ -30,6 +30,9 @@ def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: 
         if protocol == "domain_shift":  # scored on the source and the target domain
             del acc["scan_2"]
         per_domain = {d: {"accuracy": a, "n_events": 30} for d, a in acc.items()}
+        if rejection is not None:  # as the evaluator reports it for binary families (seed k adds k)
+            for d in per_domain:
+                per_domain[d]["rejection_at_50"] = rejection + k + (0 if d == "nominal" else 100)
         paired = {d: a for d, a in (("shifted", 0.9), ("scan_2", 0.8)) if d in per_domain}
         summary = robustness_summary(per_domain, "accuracy", "nominal", paired)
         per_seed.append({"per_domain": per_domain, "summary": summary})
@@ -103,6 +106,29 @@ def test_ranking_follows_the_written_rules(board):
     page = (board / "index.html").read_text()
     assert page.index(">Beta<") < page.index(">Gamma<") < page.index(">Alpha<") < page.index(">Delta<")
     assert 'class="unranked"' in page
+
+
+def test_background_rejection_of_the_source_domain_is_shown_where_reported(board):
+    synthetic(board, "Tagger", nominal=0.80, shifted=0.70, rejection=20.0)
+    generate_leaderboard(board)
+    row, = table_rows((board / "README.md").read_text(), "### toy")
+    header = list(row)
+    assert row["1/εB at εS=0.5 (source)"] == "21.0 ± 1.0"   # nominal only (20, 21, 22), not the shifted domains
+    assert header.index("1/εB at εS=0.5 (source)") == header.index("Source domain") + 1
+    assert "1/εB at εS=0.5 (source)" in (board / "index.html").read_text()
+    synthetic(board, "Plain", nominal=0.80, shifted=0.70)   # a result without rejections: no column
+    other = tmp_board_without(board, "Tagger")
+    generate_leaderboard(other)
+    assert "1/εB" not in (other / "README.md").read_text()
+
+
+def tmp_board_without(board: Path, name: str) -> Path:
+    """A copy of ``board`` without the submissions of method ``name``."""
+    other = board.parent / f"{board.name}-without-{name}"
+    shutil.copytree(board, other)
+    for f in (other / "submissions").glob(f"*{name.lower()}*"):
+        f.unlink()
+    return other
 
 
 def test_each_protocol_is_scored_by_its_rule_in_its_own_table(board):

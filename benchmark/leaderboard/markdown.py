@@ -24,6 +24,10 @@ def _fmt(stat: tuple[float, float | None] | None, signed: bool = False) -> str:
     return text if std is None else f"{text} ± {std:.4f}"
 
 
+#: the column of the source domain's background rejection (binary families only)
+REJECTION = "1/εB at εS=0.5 (source)"
+
+
 def _row(rank: str, e: Entry) -> dict[str, str]:
     """The displayed cells of one entry (plain text; escaping happens per output format)."""
     m = e.result["method"]
@@ -34,13 +38,19 @@ def _row(rank: str, e: Entry) -> dict[str, str]:
            "Framework": m["framework"], "Code": m["code_url"]}
     if e.result["protocol"] == "robustness":  # there the score is the shifted mean
         del row["Shifted mean"]
+    if e.stats.get("rejection") is not None:  # right after the source-domain score it belongs to
+        mean, std = e.stats["rejection"]
+        cells = list(row.items())
+        at = [k for k, _ in cells].index("Source domain") + 1
+        cells.insert(at, (REJECTION, f"{mean:.1f}" + ("" if std is None else f" ± {std:.1f}")))
+        row = dict(cells)
     return row
 
 
 def _sort_value(col: str, e: Entry, rank: str) -> str:
     """``data-v`` of an HTML cell: the number behind it where there is one (for sorting)."""
     stat_cols = {"Score": "score", "Source domain": "nominal", "Shifted mean": "shifted", "Drop": "drop",
-                 "Agreement": "agreement"}
+                 "Agreement": "agreement", REJECTION: "rejection"}
     if col in stat_cols:
         s = e.stats[stat_cols[col]]
         return "" if s is None else repr(s[0])

@@ -68,9 +68,11 @@ def _score_per_seed(result: dict, metric: str) -> dict[str, list[float | None]]:
     from benchmark.protocols import get_protocol
 
     protocol = get_protocol(result["protocol"])
-    out = {"score": [], "nominal": [], "shifted": [], "drop": [], "agreement": [], "worst": []}
+    out = {"score": [], "nominal": [], "shifted": [], "drop": [], "agreement": [], "worst": [], "rejection": []}
     for entry in result["per_seed"]:
         s = entry["summary"]
+        # binary families: background rejection 1/eps_B at eps_S = 0.5 on the source domain (JetCLR's figure)
+        out["rejection"].append(entry["per_domain"].get(result["source_domain"], {}).get("rejection_at_50"))
         out["score"].append(protocol.headline(entry, result))
         out["nominal"].append(s.get("nominal"))
         out["shifted"].append(s.get("mean_shifted") if len(result["domains"]) > 1 else None)
