@@ -280,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("run", cmd_run, "run a method folder (e.g. baselines/simclr) under the benchmark's protocols")
     sp.add_argument("method", help="folder with a method.yaml")
     sp.add_argument("--dataset", "--family", dest="family", help="family (default: the method's first)")
-    sp.add_argument("--protocol", help="robustness, domain_shift or linear_probe (default: all the method supports)")
+    sp.add_argument("--protocol", nargs="+", metavar="PROTOCOL",
+                    help="one or more of robustness, domain_shift, linear_probe (default: all the method supports; "
+                         "protocols with the same entitlement share one fit per seed)")
     sp.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2)")
     sp.add_argument("--size", default="default", help="data size preset (generator preset): default or full")
     sp.add_argument("--model-size", default=None,

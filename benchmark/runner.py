@@ -364,7 +364,7 @@ def run_from_cli(args) -> int:
         if not torch.cuda.is_available():
             raise RuntimeError(f"--device {args.device} asked for, but torch sees no CUDA device "
                                f"(torch {torch.__version__}); use --device cpu")
-    run_method(args.method, family=args.family, protocols=[args.protocol] if args.protocol else None,
+    run_method(args.method, family=args.family, protocols=args.protocol or None,
                seeds=args.seeds, size=args.size, device=args.device, out=args.out, source=args.source,
                source_domain=args.source_domain, target=args.target, cache_dir=args.cache_dir,
                epochs=args.epochs, allow_generate=not args.no_generate,

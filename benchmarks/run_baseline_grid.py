@@ -1,6 +1,7 @@
 """Run every baseline x family at the default size with 3 seeds, then submit the results.
 
     python -m benchmarks.run_baseline_grid [--families sfgd jets] [--baselines classifier ...] [--jobs 2]
+    python -m benchmarks.run_baseline_grid --collect-only      # only tabulate what is already there
 
 Each run is ``python -m benchmark run baselines/<name> --dataset <family>`` (all protocols the
 baseline supports, seeds 0 1 2) in its own process with one thread; ``--jobs`` runs that many at
@@ -73,6 +74,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "grid"))
     ap.add_argument("--submit", action="store_true")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="train nothing: tabulate the result files already under --out (e.g. after runs made "
+                         "in several sittings, some with `run --protocol ...`)")
     args = ap.parse_args(argv)
     from benchmarks.common import RESULTS_DIR, Result
 
@@ -83,8 +87,11 @@ def main(argv=None) -> int:
                 "runs/grid/<baseline>/<family>` (seeds 0 1 2, one thread), reused when its fingerprint matches.")
     out = Path(args.out)
     grid = [(b, f) for f in args.families for b in args.baselines]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        records = list(pool.map(lambda bf: run_one(*bf, out), grid))
+    if args.collect_only:
+        records = [{"baseline": b, "family": f, "rc": 0} for b, f in grid if any((out / b / f).glob("*/result.json"))]
+    else:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            records = list(pool.map(lambda bf: run_one(*bf, out), grid))
     # rows of (baseline, family) pairs not re-run this time are kept from the previous result file
     previous = RESULTS_DIR / "baseline_grid.json"
     old_rows = json.loads(previous.read_text())["tables"][0]["rows"] if previous.exists() else []

@@ -70,3 +70,17 @@ def test_list_shows_protocols_and_baselines(capsys):
 def test_parser_knows_all_commands():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert sorted(sub.choices) == sorted(COMMANDS)
+
+
+def test_run_takes_several_protocols_and_runs_only_those(toy_cache, tmp_path):
+    """``run --protocol a b``: exactly those protocols (sharing one fit per seed where entitled)."""
+    folder = tmp_path / "floor"
+    folder.mkdir()
+    (folder / "method.yaml").write_text(
+        "name: floor\nframework: sklearn\nfamilies: [toy]\nprotocols: [robustness, domain_shift, linear_probe]\n"
+        "entry: benchmark.methods.features:PhysicsFeatureLinear\n")
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--dataset", "toy", "--protocol", "robustness", "linear_probe", "--seeds", "0",
+                 "--out", str(out), "--cache-dir", str(toy_cache)]) == 0
+    assert sorted(p.parent.name for p in out.glob("*/result.json")) == ["linear_probe", "robustness"]
+    assert build_parser().parse_args(["run", str(folder), "--protocol", "robustness"]).protocol == ["robustness"]
