@@ -218,7 +218,18 @@ class TorchMethod(Method):
         return self._run(encoder, events, "embed")
 
 
-class Classifier(TorchMethod):
+class _EncoderHead(TorchMethod):
+    """A method whose fitted ``self.model`` maps inputs to class logits (``model.logits``)."""
+
+    def _logits(self, events: EventSet) -> np.ndarray:
+        self.model.eval()
+        return self._run(self.model.logits, events, "predict")
+
+    def predict(self, events: EventSet) -> np.ndarray:
+        return self._probs(self._logits(events))
+
+
+class Classifier(_EncoderHead):
     """Encoder + linear head trained with cross-entropy on labelled source train (no augmentation)."""
 
     augment = False
@@ -232,13 +243,6 @@ class Classifier(TorchMethod):
         self.history = self._fit(self.model, [self._stream("source", train, self.cfg["batch_size"])], "classifier",
                                  self.epochs, self.cfg["lr"], select=self._selector(self._logits, data.validation))
 
-    def _logits(self, events: EventSet) -> np.ndarray:
-        self.model.eval()
-        return self._run(self.model.logits, events, "predict")
-
-    def predict(self, events: EventSet) -> np.ndarray:
-        return self._probs(self._logits(events))
-
     def num_parameters(self) -> int:
         if getattr(self.context, "protocol", None) == "linear_probe":
             return self._count(self.model.encoder)
@@ -251,7 +255,7 @@ class AugmentedClassifier(Classifier):
     augment = True
 
 
-class DANN(TorchMethod):
+class DANN(_EncoderHead):
     """Domain-adversarial training: label head on source, domain head behind gradient reversal."""
 
     EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False, "grl_schedule": "constant"}
@@ -271,13 +275,6 @@ class DANN(TorchMethod):
                    self._stream("target", self._cap(target, "target"), bs)]
         self.history = self._fit(self.model, streams, "dann", self.epochs, self.cfg["lr"],
                                  select=self._selector(self._logits, data.validation))
-
-    def _logits(self, events: EventSet) -> np.ndarray:
-        self.model.eval()
-        return self._run(self.model.logits, events, "predict")
-
-    def predict(self, events: EventSet) -> np.ndarray:
-        return self._probs(self._logits(events))
 
     def num_parameters(self) -> int:
         return self._count(self.model.encoder, self.model.head)
