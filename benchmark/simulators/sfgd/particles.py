@@ -339,6 +339,101 @@ class TransportConfig:
     max_steps: int = 20000
 
 
+def _step_deposits(rng, p: Particles, R0, ds, stops, tables: Tables, cfg: TransportConfig, frac_edge):
+    """Kinetic energy at the sub-step edges (exact CSDA) and the deposited / quenched energy per sub-step,
+    with a Moyal (approximate Landau) fluctuation of the visible deposit, mean preserved."""
+    n, K = len(p), len(frac_edge) - 1
+    # energies at the sub-step edges, exact CSDA
+    Redge = R0[:, None] - ds[:, None] * frac_edge[None, :]
+    kk = np.repeat(p.kind, K + 1)
+    Tedge = tables.energy(kk, Redge.ravel()).reshape(n, K + 1)
+    Tedge[:, 0] = p.T
+    Tedge[stops, -1] = 0.0
+    Qedge = tables.quenched_energy(kk, Tedge.ravel()).reshape(n, K + 1)
+    dE = np.maximum(Tedge[:, :-1] - Tedge[:, 1:], 0.0)
+    dQ = np.maximum(Qedge[:, :-1] - Qedge[:, 1:], 0.0)
+    if cfg.fluctuations:
+        # Moyal (approximate Landau) fluctuation of the visible deposit, mean preserved
+        M = MASSES[p.kind]
+        g = 1 + p.T / M
+        beta2 = np.maximum(1 - 1 / g ** 2, 1e-6)
+        xi = 0.5 * C.K_BETHE * C.Z_OVER_A * tables.density * ds / beta2
+        z = rng.standard_normal(n)
+        moyal = -np.log(np.maximum(z * z, 1e-300)) - (np.euler_gamma + np.log(2.0))
+        tot = dE.sum(1)
+        scale = np.where(tot > 0, np.clip(1 + np.clip(xi * moyal, -tot, 10 * tot) / np.maximum(tot, 1e-12), 0, None), 1.0)
+        dE = dE * scale[:, None]
+        dQ = dQ * scale[:, None]
+    return Tedge, dE, dQ
+
+
+def _bremsstrahlung(rng, p: Particles, alive, T1, ds, photons: list) -> None:
+    """Bremsstrahlung photons of the live electrons along the step: appended to ``photons``, their energy
+    taken from ``T1`` (in place; an electron never radiates more than it has)."""
+    ie = np.flatnonzero(alive & (p.kind == ELECTRON) & (T1 > C.BREMS_KMIN_MEV * 1.01))
+    if len(ie):
+        E = T1[ie]
+        y0 = C.BREMS_KMIN_MEV / E
+        mean = ds[ie] / C.RADIATION_LENGTH_CM * (4 / 3 * np.log(1 / y0) - 4 / 3 * (1 - y0) + 0.5 * (1 - y0 ** 2))
+        nb = rng.poisson(mean)
+        if nb.any():
+            src = np.repeat(ie, nb)
+            k = sample_brems_fraction(rng, C.BREMS_KMIN_MEV / T1[src]) * T1[src]
+            # energy conservation: an electron never radiates more than it has
+            order = np.argsort(src, kind="stable")
+            src, k = src[order], k[order]
+            cum = np.cumsum(k)
+            first = np.searchsorted(src, src, side="left")
+            before = cum - k - np.where(first > 0, cum[first - 1], 0.0)
+            k = np.clip(np.minimum(k, T1[src] - before), 0, None)
+            np.subtract.at(T1, src, k)
+            where = rng.random(len(src))
+            photons.append((p.ev[src], p.pos[src] + p.dir[src] * (ds[src] * where)[:, None], p.dir[src], k))
+
+
+def _scatter(rng, p: Particles, alive, d, ds, path, cfg: TransportConfig) -> None:
+    """Multiple scattering (Highland, log term on the path so far) and magnetic curvature of the live
+    charged particles: updates the directions ``d`` in place."""
+    ia = np.flatnonzero(alive & (p.q != 0))
+    if len(ia):
+        kind = p.kind[ia]
+        pm = momentum(kind, p.T[ia])
+        beta = pm / np.sqrt(pm ** 2 + MASSES[kind] ** 2)
+        x = ds[ia] / C.RADIATION_LENGTH_CM
+        L = np.maximum(path[ia], 1.0) / C.RADIATION_LENGTH_CM
+        theta0 = C.HIGHLAND_MEV / (beta * pm) * np.sqrt(x) * np.maximum(1 + C.HIGHLAND_LOG * np.log(L / beta ** 2), 0.1)
+        u, v = perpendicular_basis(d[ia])
+        t = rng.standard_normal((2, len(ia))) * theta0
+        dn = d[ia] + u * np.tan(np.clip(t[0], -1.2, 1.2))[:, None] + v * np.tan(np.clip(t[1], -1.2, 1.2))[:, None]
+        if cfg.magnetic_field_t:
+            kappa = p.q[ia] * C.CURVATURE_PER_CM * cfg.magnetic_field_t / pm
+            cross = np.stack([np.zeros(len(ia)), d[ia, 2], -d[ia, 1]], axis=1)  # d x X
+            dn = dn + cross * (kappa * ds[ia])[:, None]
+        d[ia] = dn / np.linalg.norm(dn, axis=1, keepdims=True)
+
+
+def _decays_at_rest(rng, p: Particles, stopped_in, pos) -> list[Particles]:
+    """Secondaries of particles stopped inside: Michel electrons of decaying muons (mu- only when not
+    captured), the muon of pi+ -> mu+ nu, a proton from pi- capture."""
+    new_parts: list[Particles] = []
+    imu = np.flatnonzero(stopped_in & (p.kind == MUON))
+    if len(imu):
+        dec = (p.q[imu] > 0) | (rng.random(len(imu)) >= C.MU_MINUS_CAPTURE_FRACTION)
+        imu = imu[dec]
+        new_parts.append(Particles.new(rng, p.ev[imu], np.full(len(imu), ELECTRON), p.q[imu], pos[imu],
+                                       isotropic(rng, len(imu)), sample_michel(rng, len(imu))))
+    ipi = np.flatnonzero(stopped_in & (p.kind == PION) & (p.q > 0))
+    if len(ipi):
+        new_parts.append(Particles.new(rng, p.ev[ipi], np.full(len(ipi), MUON), np.ones(len(ipi)), pos[ipi],
+                                       isotropic(rng, len(ipi)), np.full(len(ipi), C.PI_DECAY_MUON_T_MEV)))
+    ipm = np.flatnonzero(stopped_in & (p.kind == PION) & (p.q < 0))
+    if len(ipm):
+        lo, hi = C.PI_MINUS_CAPTURE_PROTON_T_MEV
+        new_parts.append(Particles.new(rng, p.ev[ipm], np.full(len(ipm), PROTON), np.ones(len(ipm)), pos[ipm],
+                                       isotropic(rng, len(ipm)), rng.uniform(lo, hi, len(ipm))))
+    return new_parts
+
+
 def transport(primaries: Particles, n_events: int, rng: np.random.Generator, tables: Tables,
               cfg: TransportConfig = TransportConfig()) -> Deposits:
     """Transport ``primaries`` (one per event, ``primaries.ev`` in 0..n_events-1) and all secondaries."""
@@ -354,33 +449,12 @@ def transport(primaries: Particles, n_events: int, rng: np.random.Generator, tab
         if not len(live):
             break
         p = live
-        n = len(p)
         R0 = tables.range(p.kind, p.T)
         ds = np.minimum(cfg.step_cm, R0)
         interacts = p.s_int < ds
         ds = np.where(interacts, p.s_int, ds)
         stops = (R0 <= ds) & ~interacts
-        # energies at the sub-step edges, exact CSDA
-        Redge = R0[:, None] - ds[:, None] * frac_edge[None, :]
-        kk = np.repeat(p.kind, K + 1)
-        Tedge = tables.energy(kk, Redge.ravel()).reshape(n, K + 1)
-        Tedge[:, 0] = p.T
-        Tedge[stops, -1] = 0.0
-        Qedge = tables.quenched_energy(kk, Tedge.ravel()).reshape(n, K + 1)
-        dE = np.maximum(Tedge[:, :-1] - Tedge[:, 1:], 0.0)
-        dQ = np.maximum(Qedge[:, :-1] - Qedge[:, 1:], 0.0)
-        if cfg.fluctuations:
-            # Moyal (approximate Landau) fluctuation of the visible deposit, mean preserved
-            M = MASSES[p.kind]
-            g = 1 + p.T / M
-            beta2 = np.maximum(1 - 1 / g ** 2, 1e-6)
-            xi = 0.5 * C.K_BETHE * C.Z_OVER_A * tables.density * ds / beta2
-            z = rng.standard_normal(n)
-            moyal = -np.log(np.maximum(z * z, 1e-300)) - (np.euler_gamma + np.log(2.0))
-            tot = dE.sum(1)
-            scale = np.where(tot > 0, np.clip(1 + np.clip(xi * moyal, -tot, 10 * tot) / np.maximum(tot, 1e-12), 0, None), 1.0)
-            dE = dE * scale[:, None]
-            dQ = dQ * scale[:, None]
+        Tedge, dE, dQ = _step_deposits(rng, p, R0, ds, stops, tables, cfg, frac_edge)
         sub = p.pos[:, None, :] + p.dir[:, None, :] * (ds[:, None] * frac_mid[None, :])[:, :, None]
         sub = sub.reshape(-1, 3)
         ok = inside(sub)
@@ -399,45 +473,9 @@ def transport(primaries: Particles, n_events: int, rng: np.random.Generator, tab
         new_parts: list[Particles] = []
         photons = []
 
-        # electrons: bremsstrahlung photons along the step
-        ie = np.flatnonzero(alive & (p.kind == ELECTRON) & (T1 > C.BREMS_KMIN_MEV * 1.01))
-        if len(ie):
-            E = T1[ie]
-            y0 = C.BREMS_KMIN_MEV / E
-            mean = ds[ie] / C.RADIATION_LENGTH_CM * (4 / 3 * np.log(1 / y0) - 4 / 3 * (1 - y0) + 0.5 * (1 - y0 ** 2))
-            nb = rng.poisson(mean)
-            if nb.any():
-                src = np.repeat(ie, nb)
-                k = sample_brems_fraction(rng, C.BREMS_KMIN_MEV / T1[src]) * T1[src]
-                # energy conservation: an electron never radiates more than it has
-                order = np.argsort(src, kind="stable")
-                src, k = src[order], k[order]
-                cum = np.cumsum(k)
-                first = np.searchsorted(src, src, side="left")
-                before = cum - k - np.where(first > 0, cum[first - 1], 0.0)
-                k = np.clip(np.minimum(k, T1[src] - before), 0, None)
-                np.subtract.at(T1, src, k)
-                where = rng.random(len(src))
-                photons.append((p.ev[src], p.pos[src] + p.dir[src] * (ds[src] * where)[:, None], p.dir[src], k))
-                alive &= T1 > 0
-
-        # multiple scattering (Highland, log term on the path so far) and magnetic curvature
-        ia = np.flatnonzero(alive & (p.q != 0))
-        if len(ia):
-            kind = p.kind[ia]
-            pm = momentum(kind, p.T[ia])
-            beta = pm / np.sqrt(pm ** 2 + MASSES[kind] ** 2)
-            x = ds[ia] / C.RADIATION_LENGTH_CM
-            L = np.maximum(path[ia], 1.0) / C.RADIATION_LENGTH_CM
-            theta0 = C.HIGHLAND_MEV / (beta * pm) * np.sqrt(x) * np.maximum(1 + C.HIGHLAND_LOG * np.log(L / beta ** 2), 0.1)
-            u, v = perpendicular_basis(d[ia])
-            t = rng.standard_normal((2, len(ia))) * theta0
-            dn = d[ia] + u * np.tan(np.clip(t[0], -1.2, 1.2))[:, None] + v * np.tan(np.clip(t[1], -1.2, 1.2))[:, None]
-            if cfg.magnetic_field_t:
-                kappa = p.q[ia] * C.CURVATURE_PER_CM * cfg.magnetic_field_t / pm
-                cross = np.stack([np.zeros(len(ia)), d[ia, 2], -d[ia, 1]], axis=1)  # d x X
-                dn = dn + cross * (kappa * ds[ia])[:, None]
-            d[ia] = dn / np.linalg.norm(dn, axis=1, keepdims=True)
+        _bremsstrahlung(rng, p, alive, T1, ds, photons)
+        alive &= T1 > 0
+        _scatter(rng, p, alive, d, ds, path, cfg)
 
         # primary bookkeeping
         ended = ~alive
@@ -454,21 +492,7 @@ def transport(primaries: Particles, n_events: int, rng: np.random.Generator, tab
         # decays and captures at rest
         stopped_in = stops & inside(pos)
         if cfg.decays:
-            imu = np.flatnonzero(stopped_in & (p.kind == MUON))
-            if len(imu):
-                dec = (p.q[imu] > 0) | (rng.random(len(imu)) >= C.MU_MINUS_CAPTURE_FRACTION)
-                imu = imu[dec]
-                new_parts.append(Particles.new(rng, p.ev[imu], np.full(len(imu), ELECTRON), p.q[imu], pos[imu],
-                                               isotropic(rng, len(imu)), sample_michel(rng, len(imu))))
-            ipi = np.flatnonzero(stopped_in & (p.kind == PION) & (p.q > 0))
-            if len(ipi):
-                new_parts.append(Particles.new(rng, p.ev[ipi], np.full(len(ipi), MUON), np.ones(len(ipi)), pos[ipi],
-                                               isotropic(rng, len(ipi)), np.full(len(ipi), C.PI_DECAY_MUON_T_MEV)))
-            ipm = np.flatnonzero(stopped_in & (p.kind == PION) & (p.q < 0))
-            if len(ipm):
-                lo, hi = C.PI_MINUS_CAPTURE_PROTON_T_MEV
-                new_parts.append(Particles.new(rng, p.ev[ipm], np.full(len(ipm), PROTON), np.ones(len(ipm)), pos[ipm],
-                                               isotropic(rng, len(ipm)), rng.uniform(lo, hi, len(ipm))))
+            new_parts += _decays_at_rest(rng, p, stopped_in, pos)
 
         # nuclear interactions of pions and protons
         ih = np.flatnonzero(interacts & inside(pos) & (T1 > 0))
