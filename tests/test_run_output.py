@@ -1,6 +1,9 @@
 """What `run` prints: its own progress (epochs, loss, events/s), no library warnings in between."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import torch
@@ -34,3 +37,18 @@ def test_training_with_a_progress_bar_raises_no_warning(capsys):
     assert result.epochs_done == 2
     out = capsys.readouterr()
     assert "[simshift] toy epoch 2/2: loss" in out.out
+
+
+def test_sparse_encoder_training_logs_no_library_warning():
+    """Building spconv sparse tensors must not put torch.fx's deprecation warning into `run`'s output
+    (logged once per process, so checked in a fresh one)."""
+    script = ("import torch\n"
+              "from benchmark.models.factory import build_encoder\n"
+              "enc = build_encoder('sparse3d', 'default')\n"
+              "c = torch.tensor([[0,1,1,1],[0,2,1,1],[0,3,2,1],[1,0,0,0],[1,1,0,0]], dtype=torch.int32)\n"
+              "enc((c, torch.rand(5, 1), 2)).sum().backward()\n"
+              "print('trained')\n")
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0 and "trained" in proc.stdout, proc.stderr[-2000:]
+    assert "is_fx_tracing" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr[-2000:]

@@ -38,10 +38,17 @@ CPU kernels (then pin ``torch.set_num_threads(1)`` for reproducible results).
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
 import torch
+
+# spconv's SparseConvTensor is an fx-proxyable class: creating one calls torch.fx's is_fx_tracing(),
+# which in torch 2.13 logs a deprecation warning ("is_fx_tracing will return true for both ...") once per
+# process, in the middle of `run`'s progress output. It is about torch.fx's API, not about anything this
+# package does (nothing here is traced), so that one logger is kept at ERROR.
+logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
 
 try:
     import spconv.pytorch as spconv
