@@ -113,6 +113,14 @@ def cmd_study(args) -> int:
                  device=args.device, epochs=args.epochs, model_size=args.model_size,
                  progress=not os.environ.get("SIMSHIFT_QUIET"))
         return 0
+    if args.study == "jet-augmentations":
+        from benchmark.studies.jet_augmentations import run_ablation
+
+        command = "python -m benchmark study jet-augmentations " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else None
+        run_ablation(args.method, seeds=args.seeds or (0, 1, 2), sets=args.sets, size=args.size, out=args.out,
+                     cache_dir=args.cache_dir, device=args.device, epochs=args.epochs, model_size=args.model_size,
+                     progress=not os.environ.get("SIMSHIFT_QUIET"), command=command)
+        return 0
     from benchmark.studies.parameter_curves import run_curves
 
     curves = run_curves(args.result, domain=args.domain, bins=args.bins, binning=args.binning, out=args.out,
@@ -300,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="never generate: fail, naming what is missing, if the data are absent or incomplete")
     cache(sp)
 
-    sp = add("study", cmd_study, "the original studies' analyses: crosstalk-grid, parameter-curves")
+    sp = add("study", cmd_study, "the original studies' analyses: crosstalk-grid, jet-augmentations, "
+                               "parameter-curves")
     study = sp.add_subparsers(dest="study", required=True, metavar="STUDY")
     g = study.add_parser("crosstalk-grid", help="train at each crosstalk fraction, score the whole scan (sfgd)")
     g.add_argument("method", help="method folder, e.g. baselines/classifier")
@@ -311,6 +320,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cpu")
     g.add_argument("--out", help="output folder (default runs/<method>/sfgd_generated_<size>/crosstalk_grid)")
     cache(g)
+    from benchmark.studies.jet_augmentations import AUGMENTATION_SETS
+
+    j = study.add_parser("jet-augmentations", help="JetCLR's ablation: the linear classifier test per jet "
+                                                   "augmentation set (arXiv:2108.04253)")
+    j.add_argument("method", nargs="?", default="baselines/simclr",
+                   help="a contrastive method folder (default baselines/simclr)")
+    j.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
+    j.add_argument("--sets", nargs="+", choices=list(AUGMENTATION_SETS),
+                   help=f"augmentation sets (default all, in this order: {' '.join(AUGMENTATION_SETS)})")
+    j.add_argument("--size", default="default")
+    j.add_argument("--model-size")
+    j.add_argument("--epochs", type=int)
+    j.add_argument("--device", default="cpu")
+    j.add_argument("--out", help="output folder (default runs/<method>/jets_generated_<size>/jet_augmentations)")
+    cache(j)
     c = study.add_parser("parameter-curves", help="metric in bins of each per-event parameter of a *_random domain")
     c.add_argument("result", help="a result.json (its predictions/ folder beside it)")
     c.add_argument("--domain", help="the *_random domain (default: the first one the result was scored on)")

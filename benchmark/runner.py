@@ -289,14 +289,19 @@ def default_out(spec: MethodSpec, family: str, source: str, size: str, source_do
     return Path("runs") / spec.name / f"{family}_{source}_{size}" / name
 
 
-def run_method(method: str | Path, family: str | None = None, protocols: list[str] | None = None,
+def run_method(method: str | Path | MethodSpec, family: str | None = None, protocols: list[str] | None = None,
                seeds=None, size: str = "default", device: str = "cpu", out: str | Path | None = None,
                source: str | None = None, source_domain: str = "nominal", target: str | None = None,
                cache_dir=None, epochs: int | None = None, allow_generate: bool = True,
                progress: bool = True, model_size: str | None = None,
                max_train_events: int | None = None) -> list[Path]:
-    """Python entry point of ``run``; returns the result files written (one per protocol)."""
-    spec = load_method_spec(method)
+    """Python entry point of ``run``; returns the result files written (one per protocol).
+
+    ``method`` is a method folder, or a :class:`MethodSpec` already loaded from one and changed in code
+    (a study overriding part of the config, e.g. :mod:`benchmark.studies.jet_augmentations`): its config
+    is what is fingerprinted and what the method gets, so each variant runs and resumes on its own.
+    """
+    spec = method if isinstance(method, MethodSpec) else load_method_spec(method)
     families = spec.families or family_names()
     family = check_name(f"family of method {spec.name!r}", family, families) if family else families[0]
     protocols = [check_name(f"protocol of method {spec.name!r}", p, spec.protocols)

@@ -121,3 +121,160 @@ def test_sfgd_scan_is_the_study_grid():
     pts = scan_points("sfgd")
     assert [round(f, 2) for _, f in pts] == [round(0.05 * k, 2) for k in range(21)]
     assert grid_table({}, family="sfgd")["scan_domains"][0] == "xscan_000"
+
+
+# ------------------------------------------------------------------------------ jet augmentation ablation
+
+class ToyJets(toyfamily.ToyGenerator):
+    """Tiny top-like (three prongs) vs QCD-like (one core) jets: the jets event kind in milliseconds."""
+
+    family = "toyjets"
+    sizes = {"default": {"train": 48, "validation": 16, "test": 24}}
+    chunk_size = 48
+
+    def domains(self):
+        return (DomainSpec("nominal", "jes 1", {"jes": 1.0}, kind="nominal"),
+                DomainSpec("jes_up", "jes 1.05", {"jes": 1.05}))
+
+    def generate_chunk(self, split, chunk_index, event_ids, seed, domains=None):
+        from benchmark.simulators.base import event_rng
+
+        specs = {d.name: d for d in self.domains()}
+        domains = domains or list(specs)
+        jets = []
+        for eid in event_ids:
+            rng = event_rng(seed, int(eid), "jet")
+            label = int(rng.integers(0, 2))
+            k = int(rng.integers(6, 16))
+            prongs = rng.normal(0, 0.3, (3, 2)) if label else np.zeros((1, 2))
+            deta, dphi = (prongs[rng.integers(0, len(prongs), k)] + rng.normal(0, 0.03, (k, 2))).T
+            pt = np.sort(rng.exponential(40.0, k))[::-1] + 1.0
+            jets.append((label, pt, deta, dphi))
+        out = {}
+        for d in domains:
+            jes = specs[d].parameters["jes"]
+            cols = {c: [] for c in ("E", "px", "py", "pz")}
+            for _, pt, eta, phi in jets:
+                pt = pt * jes
+                for c, v in zip(cols, (pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta))):
+                    cols[c].append(v.astype(np.float32))
+            out[d] = {"event_id": np.asarray(event_ids, dtype=np.int64),
+                      "label": np.array([j[0] for j in jets], dtype=np.int64), **cols,
+                      "jes": np.full(len(jets), jes)}
+        return out
+
+
+def _jet_columns():
+    from benchmark.families.jets import COLUMNS
+
+    return tuple(c for c in COLUMNS if c.name in ("event_id", "label", "E", "px", "py", "pz", "jes"))
+
+
+JETS_FAMILY = FamilySpec(
+    name="toyjets", title="Toy jets", description="Test family.", event_kind="jets", class_names=("qcd", "top"),
+    columns=_jet_columns(), primary_metric="auc",
+    sources={"generated": SourceSpec("generated", "generated", "toy jets", ToyJets().domains(), make_generator=ToyJets)},
+)
+
+CONTRASTIVE = """\
+name: tinyclr
+protocols: [linear_probe, robustness]
+families: [toyjets]
+entry: benchmark.methods.torch_methods:Contrastive
+config:
+  alpha: 0.0
+  epochs: 1
+  batch_size: 16
+  finetune_epochs: 1
+  max_constituents: 20
+  encoder: {d_model: 8, n_layers: 1, n_heads: 2, d_ff: 16}
+  augment: {width: 0.5}
+  per_family:
+    toyjets: {augment: {width: 0.5}}
+"""
+
+
+@pytest.fixture
+def toy_jets(tmp_path):
+    register_family("test_studies:JETS_FAMILY")
+    try:
+        generate("toyjets", cache_dir=tmp_path / "cache", workers=1, progress=False)
+        folder = tmp_path / "tinyclr"
+        folder.mkdir()
+        (folder / "method.yaml").write_text(CONTRASTIVE)
+        yield folder, tmp_path / "cache"
+    finally:
+        unregister_family("toyjets")
+
+
+def test_jet_augmentation_ablation_runs_each_set(toy_jets, tmp_path, monkeypatch):
+    import benchmark.augment.jets as augment
+    from benchmark.results import load_result
+    from benchmark.studies.jet_augmentations import (AUGMENTATION_SETS, JETCLR_REFERENCE, TABLE_HEADERS,
+                                                     run_ablation)
+
+    method, cache = toy_jets
+    seen = []  # the augmentation lists the training actually asked for
+    real = augment.jet_views
+
+    def spy(*args, augmentations=augment.JET_AUGMENTATIONS, **kwargs):
+        seen.append(tuple(sorted(augmentations)))
+        return real(*args, augmentations=augmentations, **kwargs)
+
+    monkeypatch.setattr(augment, "jet_views", spy)
+    sets = ["none", "rotation", "soft_collinear"]
+    table = run_ablation(method, seeds=[0], sets=sets, out=tmp_path / "abl", cache_dir=cache, family="toyjets",
+                         progress=False, command="python -m benchmark study jet-augmentations x")
+    assert list(table["sets"]) == sets and set(seen) == {tuple(sorted(AUGMENTATION_SETS[s])) for s in sets}
+    for s in sets:
+        result = load_result(tmp_path / "abl" / s / "linear_probe" / "result.json")  # validated
+        assert result["protocol"] == "linear_probe" and result["method"]["name"] == f"tinyclr_aug_{s}"
+        fp = json.loads((tmp_path / "abl" / s / "models" / "inductive" / "seed0" / "fingerprint.json").read_text())
+        assert fp["config"]["augment"] == {"width": 0.5, "augmentations": list(AUGMENTATION_SETS[s])}
+        assert fp["config"]["per_family"]["toyjets"]["augment"]["augmentations"] == list(AUGMENTATION_SETS[s])
+        row = table["sets"][s]
+        nominal = result["per_seed"][0]["per_domain"]["nominal"]
+        assert row["auc"]["mean"] == nominal["auc"] and row["rejection_at_30"]["mean"] == nominal["rejection_at_30"]
+        assert row["reference"] == JETCLR_REFERENCE[s]
+    md = (tmp_path / "abl" / "jet_augmentations.md").read_text()
+    assert all(h in md for h in TABLE_HEADERS) and "arXiv:2108.04253" in md and "| soft_collinear" in md
+    assert "0.970" in md and "| 89" in md  # JetCLR's soft+collinear row beside ours
+    assert (tmp_path / "abl" / "jet_augmentations.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "abl" / "jet_augmentations.json").read_text())["sets"] == table["sets"]
+    # a method that trains on no views would give one number five times: refused
+    classifier = tmp_path / "tinyclassifier"
+    classifier.mkdir()
+    (classifier / "method.yaml").write_text(CONTRASTIVE.replace("Contrastive", "Classifier").replace("  alpha: 0.0\n", "")
+                                            .replace("  finetune_epochs: 1\n", ""))
+    with pytest.raises(ValueError, match="does not pre-train on augmented views"):
+        run_ablation(classifier, seeds=[0], sets=["none"], out=tmp_path / "c", cache_dir=cache, family="toyjets")
+    # resumable: a finished set is reused from its fingerprint, nothing retrained
+    seen.clear()
+    again = run_ablation(method, seeds=[0], sets=["rotation"], out=tmp_path / "abl", cache_dir=cache,
+                         family="toyjets", progress=False)
+    assert not seen and again["sets"]["rotation"] == table["sets"]["rotation"]
+
+
+def test_ablation_table_by_hand_and_errors():
+    from benchmark.studies.jet_augmentations import ablation_table, check_sets, with_augmentations
+    from benchmark.methods.base import load_method_spec
+
+    def result(values):
+        return {"protocol": "linear_probe", "domains": ["nominal"], "seeds": list(range(len(values))),
+                "method": {"name": "m"},
+                "per_seed": [{"per_domain": {"nominal": {"auc": a, "rejection_at_50": r, "rejection_at_30": 2 * r}}}
+                             for a, r in values]}
+
+    t = ablation_table({"all": result([(0.9, 10.0), (0.8, 20.0), (0.7, 30.0)])})
+    row = t["sets"]["all"]
+    assert row["auc"]["mean"] == pytest.approx(0.8) and row["auc"]["std"] == pytest.approx(0.1)
+    assert row["rejection_at_50"]["std"] == pytest.approx(10.0) and row["rejection_at_30"]["mean"] == pytest.approx(40)
+    assert row["reference"] == {"auc": 0.980, "rejection_at_50": 181.0}
+    with pytest.raises(ValueError, match="soft_collinear"):
+        check_sets(["rotations"])
+    assert check_sets(["all", "none"]) == ["none", "all"]
+    with pytest.raises(ValueError, match="linear_probe results"):
+        ablation_table({"none": {**result([(0.5, 1.0)]), "protocol": "robustness"}})
+    spec = with_augmentations(load_method_spec("baselines/simclr"), "translation")
+    assert spec.config["augment"]["augmentations"] == ["translation"] and spec.name == "simclr_aug_translation"
+    assert load_method_spec("baselines/simclr").config.get("augment") is None  # the folder is untouched
