@@ -21,12 +21,15 @@ SEEDS = [0, 1, 2]
 
 def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: bool = True,
               version: str | None = None, evaluator: str | None = None, protocol: str = "robustness",
-              rejection: float | None = None, **method) -> Path:
-    """A stored result with given accuracies (seed k adds 0.01 k), written like ``submit`` stores it."""
+              rejection: float | None = None, source_domain: str = "nominal", scan: float | None = None,
+              **method) -> Path:
+    """A stored result with given accuracies (seed k adds 0.01 k; ``scan_2`` gets ``scan``, by default the
+    ``shifted`` value), written like ``submit`` stores it."""
     source = get_family(FAMILY_NAME).source()
     per_seed = []
     for k in SEEDS:
-        acc = {"nominal": nominal + 0.01 * k, "shifted": shifted + 0.01 * k, "scan_2": shifted + 0.01 * k}
+        acc = {"nominal": nominal + 0.01 * k, "shifted": shifted + 0.01 * k,
+               "scan_2": (shifted if scan is None else scan) + 0.01 * k}
         if protocol == "domain_shift":  # scored on the source and the target domain
             del acc["scan_2"]
         per_domain = {d: {"accuracy": a, "n_events": 30} for d, a in acc.items()}
@@ -34,14 +37,16 @@ def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: 
             for d in per_domain:
                 per_domain[d]["rejection_at_50"] = rejection + k + (0 if d == "nominal" else 100)
         paired = {d: a for d, a in (("shifted", 0.9), ("scan_2", 0.8)) if d in per_domain}
-        summary = robustness_summary(per_domain, "accuracy", "nominal", paired)
+        if source_domain != "nominal":  # agreement is measured against the source domain's predictions
+            paired = {d: a for d, a in (("nominal", 0.9), ("scan_2", 0.8)) if d in per_domain}
+        summary = robustness_summary(per_domain, "accuracy", source_domain, paired)
         per_seed.append({"per_domain": per_domain, "summary": summary})
     result = build_result(
         method={"name": name, "description": "desc", "code_url": "https://example.org/" + name.replace(" ", "-"),
                 "framework": "torch", "n_parameters": 10, "standard": standard, **method},
         dataset={"family": FAMILY_NAME, "source": "generated", "version": version or source.make_generator.version,
                  "size": "default", "test_sha256": {d: f"{i}" * 64 for i, d in enumerate(acc)}},
-        protocol=protocol, source_domain="nominal", target_domain="shifted" if protocol == "domain_shift" else None,
+        protocol=protocol, source_domain=source_domain, target_domain="shifted" if protocol == "domain_shift" else None,
         domains=list(acc), domain_parameters={d: source.domain(d).parameters for d in acc}, seeds=SEEDS,
         per_seed=per_seed, hardware={"cpu": "test", "gpu": None, "torch": None}, wall_time_s=1.0)
     if evaluator is not None:
@@ -221,3 +226,58 @@ def test_empty_leaderboard(board):
     generate_leaderboard(board)
     assert "No entries yet." in (board / "README.md").read_text()
     assert "No entries yet." in (board / "index.html").read_text()
+
+
+def test_grid_of_a_method_trained_on_several_source_domains(board, monkeypatch):
+    """Entries trained on another source domain: ranked only among themselves, after the nominal tables,
+    and a method with several training domains shown as its grid (training value x test value)."""
+    import benchmark.leaderboard.grid as grid
+
+    monkeypatch.setitem(grid.GRIDS, "toy", {"parameter": "gain", "prefix": None,
+                                            "training_domains": ("nominal", "shifted")})
+    synthetic(board, "Alpha", nominal=0.80, shifted=0.70, scan=0.60)
+    synthetic(board, "Alpha", nominal=0.75, shifted=0.85, scan=0.50, source_domain="shifted")
+    synthetic(board, "Beta", nominal=0.82, shifted=0.72)                        # nominal only: no grid
+    synthetic(board, "Gamma", nominal=0.95, shifted=0.95, source_domain="shifted")  # best, on another source
+    generate_leaderboard(board)
+    readme = (board / "README.md").read_text()
+    ordinary, others = readme.split("## " + grid.OTHER_SOURCES)
+    assert [r["Method"] for r in table_rows(ordinary, "### toy · generated · robustness")] == ["Beta", "Alpha"]
+    assert "Gamma" not in ordinary
+    # the other source domain's own table: ranked by the same rules, among entries trained there only
+    shifted = table_rows(others, "### toy · generated · robustness · source domain shifted")
+    assert [(r["Rank"], r["Method"]) for r in shifted] == [("1", "Gamma"), ("2", "Alpha")]
+    # Alpha's grid (Beta has one training domain, Gamma one): rows training gain, columns test gain
+    assert "Beta: gain grid" not in others and "Gamma: gain grid" not in others
+    lines = others[others.index("### toy · generated · robustness · Alpha: gain grid"):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| trained at"))
+    cells = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines[start:start + 4]]
+    assert cells[0] == ["trained at gain", "test gain=0.5", "test gain=1", "test gain=2"]
+    # seeds add 0, 0.01, 0.02: mean + 0.01, std 0.01; test domains in gain order shifted, nominal, scan_2
+    assert cells[2] == ["0.5", "0.860 ± 0.010", "0.760 ± 0.010", "0.510 ± 0.010"]
+    assert cells[3] == ["1 (nominal)", "0.710 ± 0.010", "0.810 ± 0.010", "0.610 ± 0.010"]
+    assert others.index("Alpha: gain grid") < others.index("source domain shifted")
+    page = (board / "index.html").read_text()
+    nominal_part, other_part = page.split(html.escape(grid.OTHER_SOURCES) + "</h2>")
+    assert ">Gamma<" not in nominal_part and "Alpha: gain grid" in other_part
+    assert "fractional residual" in other_part and '<table class="grid">' in other_part  # the study's plot, inline
+    assert "<td>0.860 ± 0.010</td>" in other_part
+    # plots: per group of the nominal tables two (per domain, vs gain); the grid one; the "shifted" table,
+    # with Gamma outside any grid, its own two
+    assert nominal_part.count("<svg") == 2 and other_part.count("<svg") == 3
+    alone = tmp_board_without(board, "Gamma")  # every entry of the "shifted" table is in the grid: no repeat
+    generate_leaderboard(alone)
+    assert (alone / "index.html").read_text().split(html.escape(grid.OTHER_SOURCES) + "</h2>")[1].count("<svg") == 1
+
+
+def test_no_grid_without_a_grid_study_or_a_second_training_domain(board, monkeypatch):
+    import benchmark.leaderboard.grid as grid
+
+    synthetic(board, "Alpha", nominal=0.80, shifted=0.70)
+    synthetic(board, "Alpha", nominal=0.75, shifted=0.85, source_domain="shifted")
+    generate_leaderboard(board)  # the toy family has no grid study: tables only
+    readme = (board / "README.md").read_text()
+    assert "gain grid" not in readme and "source domain shifted" in readme.split("## " + grid.OTHER_SOURCES)[1]
+    monkeypatch.setitem(grid.GRIDS, "toy", {"parameter": "gain", "prefix": None, "training_domains": ("nominal",)})
+    generate_leaderboard(board)  # "shifted" is not one of its training domains
+    assert "gain grid" not in (board / "README.md").read_text()

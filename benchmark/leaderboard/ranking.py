@@ -31,6 +31,12 @@ _RULES_TEMPLATE = """\
    domain minus the mean over the shifted domains), then by method name.
 4. Only standard entries are ranked (no test labels used; no target-domain labels, and no target
    data outside `domain_shift`).  Other entries are listed below the table, marked "not ranked".
+5. The ordinary benchmark trains on `nominal`.  Entries trained on another source domain (the
+   cube study's crosstalk grid trains at each crosstalk fraction) are ranked by the same rules, but
+   only against entries trained on that domain, in a section of their own after the current
+   benchmark: their scores measure a different task (the shifts are relative to another domain) and
+   are never mixed into the nominal tables.  A method with ranked entries at two or more training
+   domains of a grid study is also shown as its grid: the score per training and test value.
 """
 
 
