@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from benchmark.data.writer import write_text_atomic
 from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT, RESULTS_DIR
 
 #: run order of ``--run`` (cheap first); each is ``python -m benchmarks.<name>`` with its defaults
-SCRIPTS = ("encoders", "sparse_vs_dense", "loading", "memory", "generation", "profile_stage", "baselines_walltime")
+SCRIPTS = ("encoders", "sparse_vs_dense", "loading", "memory", "generation", "profile_stage", "baselines_walltime",
+           "preset_costs")  # preset_costs last: it derives its tables from generation and encoders
 OUTPUT = Path(__file__).resolve().parent / "BENCHMARKS.md"
 
 INTRO = """# SimShift performance figures
@@ -29,28 +31,27 @@ Re-run everything and regenerate this file with **`python -m benchmarks.report -
 minutes with the short defaults; each script's docstring lists its flags for longer runs).
 
 Every figure below is a median over repeated runs unless its table says otherwise, measured with
-`torch.set_num_threads(1)` (per-core figures) unless stated. The machine, the git commit and the load
-average (1, 5, 15 min) before and after each script are recorded with each table.
-**A load average of half the core count or more (flagged "SHARED/BUSY MACHINE" below) means the figures
-were taken while other work ran on the machine: they are noisy and usually pessimistic; compare only
-figures taken on the same quiet machine.**
+`torch.set_num_threads(1)` (per-core figures) unless stated. The machine, the git commit, the CPU time
+other work used just before the run and the load average (1, 5, 15 min) before and after are recorded
+with each table. Every script refuses to measure while other work uses more than 10 % of the CPU
+(`--wait-quiet SECONDS` waits for quiet; `--allow-busy` measures anyway and the table is flagged
+"SHARED/BUSY MACHINE"). The load average *after* includes the script's own work (a pool run on every
+core raises it to the core count) and does not decide the flag.
 
 Result files with a suffix (e.g. `loading_shard3.json`, `sparse_vs_dense_g192.json`) come from longer
 runs with the flags shown in their command; `--run` re-runs only the short defaults and leaves those.
+`preset_costs` derives the table users plan with (events, disk, generation and training time of every
+preset) from `generation` and `encoders`; `baseline_grid` tabulates the finished grid runs.
 
-Not covered by the short defaults (each needs the flag shown, and more time or memory than the
-development machine had): GPU throughput (`python -m benchmarks.encoders --device cuda --sizes default full`);
-the study-sized ("full") encoders (`--sizes full`, `python -m benchmarks.memory --full-training`);
-the jets generation pool run (`python -m benchmarks.generation --pool-families ndlar sfgd jets`);
-the dense network at the full ND-LAr event extent (`python -m benchmarks.sparse_vs_dense --with-extent`);
-every baseline x family (`python -m benchmarks.baselines_walltime --all`); full-size datasets (the
-memory table gives a labelled extrapolation, not a measurement).
+Not covered here (each needs the flag shown, and more time or memory than the development machine had):
+GPU throughput (`python -m benchmarks.encoders --device cuda`, see "GPU checks" below); the dense
+network at the full ND-LAr event extent (`python -m benchmarks.sparse_vs_dense --with-extent`); every
+baseline x family (`python -m benchmarks.baselines_walltime --all`); full-size datasets whole (the
+preset table scales their first shards, labelled as extrapolation).
 
-Before/after pairs keep both files: `*_before*` were measured on the commit before a speed-up (the commit
-is in each file's machine line), `*_after*` on the commit that made it. The baseline-run profile
-(`profile_stage_run_sfgd_*`) found `datasets.load_dataset` called 56 times for one sfgd seed (each
-domain's test split read twice); `benchmark.data.loader.cached_split` resolves each domain once.
-The raw `.pstats` of those two profiles (1.5 MB each) are not committed; the commands re-create them.
+Figures from busy-machine runs of earlier commits are gone from this file (they are in git history, e.g.
+the loader before/after pairs of commit 781ed53 and the sfgd baseline-run profiles); where a table was
+re-measured, its last line says how far the previous figure was off.
 """
 
 
@@ -72,30 +73,113 @@ def _machine_line(m: dict) -> str:
             f"CUDA device: {m.get('cuda') or 'none'}, commit {m.get('git_commit')}")
 
 
-def render(results: list[dict]) -> str:
+def _is_busy(r: dict) -> bool:
+    """Taken while other work ran: the CPU use of other work measured just before (the harness refuses
+    above 10 % unless --allow-busy), or for older files without that reading a 1-minute load average of
+    half the cores.  The load *after* is not used: a pool run on every core raises it by itself."""
+    cores = r["machine"].get("cores") or 1
+    if r.get("derived"):  # nothing timed by this run (tables of other files' figures)
+        return False
+    if r.get("cpu_busy_before") is not None:
+        return r["cpu_busy_before"] > 0.10
+    return max(r["load_average_before"][0], r["load_average_after"][0]) >= 0.5 * cores
+
+
+def _numeric(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and x != 0
+
+
+def compare_tables(new: dict, old: dict) -> str | None:
+    """How far the previous table's figures were off: rows matched on their text and integer cells,
+    columns on their names; for every float figure in both, previous / new.  None when nothing matches."""
+    def key(row, cols):  # the identifying cells: text and integers (counts, sizes), by column name
+        return tuple(sorted((c, str(v)) for c, v in zip(cols, row) if not isinstance(v, float)))
+
+    old_rows = {key(r, old["columns"]): r for r in old["rows"]}
+    ratios: dict[str, list[float]] = {}
+    for row in new["rows"]:
+        prev = old_rows.get(key(row, new["columns"]))
+        if prev is None:
+            continue
+        for j, name in enumerate(new["columns"]):
+            if name in old["columns"]:
+                a, b = prev[old["columns"].index(name)], row[j]
+                if _numeric(a) and _numeric(b) and isinstance(b, float):
+                    ratios.setdefault(name, []).append(a / b)
+    if not ratios:
+        return None
+    parts = []
+    for name, rs in ratios.items():
+        rs.sort()
+        span = f" ({rs[0]:.2g}-{rs[-1]:.2g})" if len(rs) > 1 else ""
+        parts.append(f"{name} x{statistics.median(rs):.2g}{span}")
+    return "Previous figures / these (median over matching rows): " + "; ".join(parts) + "."
+
+
+def previous_results(rev: str) -> dict[str, dict]:
+    """The result files as they were at git revision ``rev``: {benchmark name: result}."""
+    rel = RESULTS_DIR.relative_to(REPO_ROOT).as_posix()
+    names = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{rel}"], cwd=REPO_ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    out = {}
+    for n in names:
+        if n.endswith(".json"):
+            text = subprocess.run(["git", "show", f"{rev}:{rel}/{n}"], cwd=REPO_ROOT, capture_output=True,
+                                  text=True, check=True).stdout
+            data = json.loads(text)
+            out[data.get("benchmark", n[:-5])] = data
+    return out
+
+
+#: tables renamed since an earlier revision: new title -> the old title it replaces
+RENAMED_TABLES = {
+    "Generation per core at each preset's chunk size (train split, one process, one thread)":
+        "Generation per core (generate_chunk in-process, no I/O)",
+    "Generation of a preset on all workers and on one (materialise.generate, HDF5 + card)":
+        "Generation with the process pool (materialise.generate into a temp cache, HDF5 + card)",
+    "Generation per jets variant (one chunk after a warm-up chunk: Pythia initialised)":
+        "Generation per jets variant (one chunk, Pythia initialisation included)",
+}
+
+
+def render(results: list[dict], previous: dict[str, dict] | None = None, previous_rev: str | None = None) -> str:
     from tabulate import tabulate
 
     parts = [INTRO]
+    if previous_rev:
+        parts.append(f"Each table's last line compares it with the result files of commit `{previous_rev}` "
+                     f"(`python -m benchmarks.report --previous {previous_rev}`).\n")
     machines = {_machine_line(r["machine"]) for r in results}
     parts.append("## Machine\n")
     parts += [f"- {m}" for m in sorted(machines)]
     parts.append("")
     for r in results:
         cores = r["machine"].get("cores") or 1
-        # a quiet machine sits near 0; half the cores busy already distorts per-core figures
-        busy = max(r["load_average_before"][0], r["load_average_after"][0]) >= 0.5 * cores
+        busy = _is_busy(r)
+        prev = (previous or {}).get(r["benchmark"])
+        prev_tables = {t["title"]: t for t in prev["tables"]} if prev else {}
         parts.append(f"## {r['benchmark']}\n")
         parts.append(f"Command: `{r['command']}`  ")
-        parts.append(f"Measured {r['created']}, {r['wall_s']} s; load average before {r['load_average_before']}, "
-                     f"after {r['load_average_after']} on {cores} cores"
-                     + (" -- **SHARED/BUSY MACHINE (other processes were running): figures are indicative only**"
-                          if busy else "") + ".\n")
+        if r.get("derived"):
+            parts.append(f"Made {r['created']}; derived, not timed: {r['derived']}.\n")
+        else:
+            other = r.get("cpu_busy_before")
+            parts.append(f"Measured {r['created']}, {r['wall_s']} s; "
+                         + (f"CPU used by other work just before: {other:.0%}; " if other is not None else "")
+                         + f"load average before {r['load_average_before']}, after {r['load_average_after']} on "
+                         f"{cores} cores"
+                         + (" -- **SHARED/BUSY MACHINE (other processes were running): figures are indicative "
+                            "only**" if busy else "") + ".\n")
         for t in r["tables"]:
             parts.append(f"### {t['title']}\n")
             parts.append(tabulate(t["rows"], headers=t["columns"], tablefmt="github"))
             parts.append("")
             if t.get("note"):
                 parts.append(t["note"] + "\n")
+            if prev is not None:
+                before = prev_tables.get(t["title"]) or prev_tables.get(RENAMED_TABLES.get(t["title"], ""))
+                line = compare_tables(t, before) if before else None
+                parts.append((line or f"No matching figure in `{previous_rev}` (new table or new rows).") + "\n")
         for c in r.get("checks", []):
             parts.append(f"- check: {json.dumps(c)}")
         for n in r["notes"]:
@@ -151,6 +235,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", choices=SCRIPTS, help="with --run: only these scripts")
     p.add_argument("--results-dir", default=str(RESULTS_DIR))
     p.add_argument("--output", default=str(OUTPUT))
+    p.add_argument("--previous", metavar="GIT_REV",
+                   help="add to each table how far the figures of that commit's result files were off")
     args = p.parse_args(argv)
     results_dir = Path(args.results_dir)
     if args.run:
@@ -168,7 +254,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"no result files in {results_dir}; run `python -m benchmarks.report --run` first")
     gpu = render_gpu_checks(results_dir / "gpu")
     curves = render_learning_curves(LEARNING_CURVES)
-    write_text_atomic(Path(args.output), render(results) + ("\n" + curves if curves else "")
+    previous = previous_results(args.previous) if args.previous else None
+    write_text_atomic(Path(args.output), render(results, previous, args.previous) + ("\n" + curves if curves else "")
                       + ("\n" + gpu if gpu else ""))
     print(f"wrote {args.output} from {len(results)} result file(s)")
     return 0

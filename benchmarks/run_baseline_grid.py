@@ -82,6 +82,8 @@ def main(argv=None) -> int:
 
     result = Result("baseline_grid", argv if argv is not None else sys.argv[1:])
     result.command = result.command.replace("benchmarks.baseline_grid", "benchmarks.run_baseline_grid")
+    if args.collect_only:  # a table of finished runs: nothing is timed now, the load now says nothing
+        result.extra["derived"] = "tabulates the result and done.json files under runs/grid"
     result.note("Rows of (baseline, family) pairs not run by this invocation are kept from earlier ones; every "
                 "run is `python -m benchmark run baselines/<baseline> --dataset <family> --out "
                 "runs/grid/<baseline>/<family>` (seeds 0 1 2, one thread), reused when its fingerprint matches.")

@@ -41,17 +41,36 @@ def out(tmp_path_factory):
 
 
 def test_generation(out):
-    assert generation.main(["--families", "toy", "--events", "8", "--repeats", "1", "--workers", "1",
-                            "--out-dir", str(out), "--skip", "scaling", *TOY]) == 0
+    assert generation.main(["--families", "toy", "--repeats", "1", "--workers", "2", "--core-sizes", "default",
+                            "--pool-sizes", "default", "tiny", "--pool-chunks", "2", "--out-dir", str(out),
+                            "--skip", "scaling", *TOY]) == 0
     data = _read(out, "generation")
     titles = [t["title"] for t in data["tables"]]
-    assert any("per core" in t for t in titles) and any("process pool" in t for t in titles)
+    assert any("per core" in t for t in titles) and any("all workers and on one" in t for t in titles)
     core = data["tables"][0]
     assert all(r > 0 and math.isfinite(r) for r in _column(core, "true events/s"))
     # all train domains of the toy family = nominal + shifted: two rows per event
     assert _column(core, "n domains") == [1, 2]
+    assert _column(core, "true events per chunk") == [16, 16]  # the preset's own chunk size
     pool = data["tables"][1]
-    assert _column(pool, "true events")[0] > 0
+    toy = get_family("toy").source("generated").make_generator()
+    whole = sum(toy.sizes["default"].values())
+    chunks = sum(len(toy.chunks("default", split)) for split in ("train", "validation", "test"))
+    # the default preset whole, on 2 workers and on 1; of "tiny" the first shard: never fewer than one
+    # chunk per split (shard 0/N holds chunk 0 of each), so 3 although --pool-chunks asked for 2
+    assert [r[1:6] for r in pool["rows"] if r[1] == "default"] == [["default", "0/1", chunks, whole, 2],
+                                                                    ["default", "0/1", chunks, whole, 1]]
+    tiny = [r for r in pool["rows"] if r[1] == "tiny"]
+    assert tiny and all(r[3] == 3 for r in tiny)
+    assert all(r > 0 for r in _column(pool, "disk MB (data files)"))
+
+
+@pytest.mark.slow
+def test_plain_pythia_comparison_runs_both_generators():
+    pytest.importorskip("pythia8mc")
+    rows = generation.plain_pythia_ratio(n_jets=3, repeats=1)
+    assert [r[0] for r in rows] == ["top", "QCD"]
+    assert all(r[3] > 0 and r[5] > 0 and r[6] > 0 for r in rows)
 
 
 def test_loading(out):
@@ -79,11 +98,14 @@ def test_h5py_read_matches_loader(toy_cache):
 
 
 def test_encoders(out):
-    assert encoders.main(["--families", "toy", "--batch-size", "6", "--repeats", "1", "--out-dir", str(out),
+    assert encoders.main(["--families", "toy", "--sizes", "default", "--repeats", "1", "--out-dir", str(out),
                           *TOY]) == 0
     data = _read(out, "encoders")
     t = data["tables"][0]
     assert all(x > 0 for x in _column(t, "train events/s") + _column(t, "inference events/s"))
+    # the baselines' own batch sizes (training defaults of the family), not a harness constant
+    train_batch, infer_batch = encoders.baseline_batch_sizes("toy", "default")
+    assert _column(t, "train batch") == [train_batch] and _column(t, "inference batch") == [infer_batch]
 
 
 def test_sparse_vs_dense(out):
@@ -182,7 +204,7 @@ def test_a_busy_machine_is_refused(monkeypatch):
 
 def test_report_renders_every_result(tmp_path):
     res_dir = tmp_path / "results"
-    for name, load in (("encoders", 0.0), ("loading", 99.0)):
+    for name, load, busy in (("encoders", 1.9, 0.02), ("loading", 0.1, 0.9)):
         r = Result(name, ["--repeats", "1"])
         r.table(f"{name} table", ["what", "events/s"], [["x", 12.5]])
         r.note(f"{name} note")
@@ -190,6 +212,7 @@ def test_report_renders_every_result(tmp_path):
         data = json.loads((res_dir / f"{name}.json").read_text())
         data["load_average_before"] = [load, load, load]
         data["load_average_after"] = [load, load, load]
+        data["cpu_busy_before"] = busy  # what decides: other work's CPU use before, not the load average
         (res_dir / f"{name}.json").write_text(json.dumps(data))
     md = tmp_path / "BENCHMARKS.md"
     assert report.main(["--results-dir", str(res_dir), "--output", str(md)]) == 0
@@ -201,6 +224,16 @@ def test_report_renders_every_result(tmp_path):
     # only the busy run is flagged
     assert text.count("SHARED/BUSY MACHINE (other") == 1
     assert text.index("## encoders") < text.index("## loading")  # harness order, not alphabetical
+
+
+def test_report_says_how_far_the_previous_figures_were_off():
+    new = {"columns": ["family", "batch", "events/s", "s"], "rows": [["sfgd", 64, 100.0, 2.0], ["jets", 128, 50.0, 4.0],
+                                                                  ["ndlar", 64, 10.0, 1.0]]}
+    old = {"columns": ["family", "batch", "events/s", "s"], "rows": [["sfgd", 64, 25.0, 8.0], ["jets", 128, 25.0, 8.0],
+                                                                  ["ndlar", 32, 1.0, 1.0]]}  # other batch: no match
+    line = report.compare_tables(new, old)
+    assert "events/s x0.38 (0.25-0.5)" in line and "; s x3 (2-4)" in line
+    assert report.compare_tables(new, {"columns": ["family"], "rows": [["x"]]}) is None
 
 
 def test_report_lists_the_committed_gpu_checks(tmp_path):
@@ -232,3 +265,41 @@ def test_result_rejects_ragged_rows():
     r = Result("x", [])
     with pytest.raises(ValueError, match="cells"):
         r.table("t", ["a", "b"], [[1]])
+
+
+def test_preset_costs_derive_from_the_measured_files(tmp_path):
+    """The preset table scales the measured shard by the preset's chunk cost, the training table uses the
+    baselines' own epochs and the measured step rates (no constants of its own)."""
+    from benchmarks import preset_costs
+    from benchmark.training.hparams import training_defaults
+
+    gen = Result("generation", [])
+    gen.table("Generation per core at each preset's chunk size (train split, one process, one thread)",
+              ["family", "preset", "domains", "true events per chunk", "steady s per chunk"],
+              [["sfgd", "default", "all train domains", 200, 2.0]])
+    full = preset_costs.shard_shape("sfgd", "full", "0/50")
+    gen.table("Generation of a preset on all workers and on one (materialise.generate, HDF5 + card)",
+              ["family", "preset", "shard", "chunks", "workers", "s", "disk MB (data files)"],
+              [["sfgd", "default", "0/1", 60, 2, 100.0, 500.0], ["sfgd", "full", "0/50", 4, 2, 10.0, 40.0]])
+    gen.write(tmp_path)
+    enc = Result("encoders", [])
+    enc.table("Encoder throughput (cpu, 1 thread(s))", ["family", "size", "train events/s", "inference events/s"],
+              [["sfgd", "default", 1000.0, 4000.0], ["sfgd", "full", 100.0, 400.0]])
+    enc.write(tmp_path)
+    assert preset_costs.main(["--out-dir", str(tmp_path)]) == 0
+    data = _read(tmp_path, "preset_costs")
+    presets = {(r[0], r[1]): dict(zip(data["tables"][0]["columns"], r)) for r in data["tables"][0]["rows"]}
+    d, f = presets[("sfgd", "default")], presets[("sfgd", "full")]
+    assert d["basis"] == "measured (whole preset)" and d["generation wall h on all workers"] == pytest.approx(100 / 3600, rel=1e-2)
+    assert d["disk GB"] == pytest.approx(0.5, rel=1e-2)
+    scale = preset_costs.preset_shape("sfgd", "full")["units"] / full["units"]
+    assert f["basis"].startswith("EXTRAPOLATED") and f["generation wall h on all workers"] == pytest.approx(
+        10 * scale / 3600, rel=1e-2)
+    assert presets[("ndlar", "default")]["basis"] == "not measured"
+    train = {(r[0], r[1], r[2]): dict(zip(data["tables"][1]["columns"], r)) for r in data["tables"][1]["rows"]}
+    c = train[("sfgd", "full", "classifier")]
+    n_train = preset_costs.preset_shape("sfgd", "full")["events"]["train"]
+    assert c["epochs"] == training_defaults("sfgd", "full")["epochs"]
+    assert c["training h per seed"] == pytest.approx(c["epochs"] * n_train / 100.0 / 3600, rel=1e-2)
+    assert train[("sfgd", "full", "simclr")]["events per sample (views)"] == 2
+    assert train[("ndlar", "default", "classifier")]["basis"] == "encoder size not measured"

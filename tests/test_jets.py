@@ -69,6 +69,44 @@ def test_deterministic_in_seed(chunk):
     assert not np.array_equal(other["jet_pt"], ref["jet_pt"][:2])
 
 
+_ORDER_SCRIPT = """
+import hashlib, json, sys
+import numpy as np
+from benchmark.simulators.jets.generator import JetsGenerator
+gen, out = JetsGenerator(), {}
+for k in json.loads(sys.argv[1]):
+    ids = np.arange(k * 6, k * 6 + 6, dtype=np.int64)
+    cols = gen.generate_chunk("train", k, ids, 11, domains=["nominal", "fsr_up"])
+    h = hashlib.sha256()
+    for d in sorted(cols):
+        for name in ("label", "E", "px", "py", "pz"):
+            for v in cols[d][name]:
+                h.update(np.ascontiguousarray(v).tobytes())
+    out[k] = h.hexdigest()
+print(json.dumps(out))
+"""
+
+
+def _chunk_hashes(order):
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _ORDER_SCRIPT, json.dumps(order)], capture_output=True,
+                         text=True, check=True)
+    return {int(k): v for k, v in json.loads(run.stdout.strip().splitlines()[-1]).items()}
+
+
+def test_chunks_do_not_depend_on_what_the_worker_generated_before():
+    """A worker keeps one initialised Pythia per (variant, process) and reseeds it per chunk: the same
+    chunk is byte-identical whichever chunks that process made before it (issue 17)."""
+    forward, backward = _chunk_hashes([0, 1, 2]), _chunk_hashes([2, 1, 0])
+    alone = _chunk_hashes([1])
+    assert forward == backward
+    assert forward[1] == alone[1]
+    assert len(set(forward.values())) == 3  # different chunks do differ
+
+
 def test_throws_pair_with_nominal(chunk):
     nom = chunk["nominal"]
     for d in [*THROWS, "detector_random"]:
@@ -146,3 +184,23 @@ def test_preprocessing_centres_rotates_flips_and_normalises(chunk):
     assert np.all(np.abs(eta) < 1.2) and np.all(np.abs(phi) < 1.2)       # centred: within ~R of the axis
     with pytest.raises(ValueError, match="offsets"):
         preprocessing.preprocess_jets(*flat, offsets[:-1])
+
+
+def test_the_pool_starts_the_most_expensive_jets_chunks_first(tmp_path):
+    """Vincia (test split only, ~10x slower per jet) makes test chunks the longest: they go first."""
+    from benchmark.data.materialise import largest_first, plan_jobs
+
+    gen = JetsGenerator()
+    jobs, _ = plan_jobs("jets", "default", 0, tmp_path)
+    ordered = largest_first(jobs, gen)
+    costs = [gen.chunk_cost(j.n_events, j.domains) for j in ordered]
+    assert costs == sorted(costs, reverse=True)
+    n_test = len(gen.chunks("default", "test"))
+    assert {j.split for j in ordered[:n_test]} == {"test"}
+    # one Pythia run serves nominal and every detector throw; variants add fraction x cost each
+    assert gen.chunk_cost(100, ["nominal", *THROWS]) == gen.chunk_cost(100, ["nominal"]) == 100
+    from benchmark.simulators.jets.pythia import VARIANTS
+
+    vincia = VARIANTS["vincia"]
+    assert vincia.cost > 1
+    assert gen.chunk_cost(100, ["nominal", "vincia"]) == pytest.approx(100 * (1 + vincia.fraction * vincia.cost))

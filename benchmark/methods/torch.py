@@ -58,7 +58,7 @@ from benchmark.training.hparams import resolve_sized, training_defaults
 from benchmark.training.loop import (Algorithm, LoopConfig, Stream, derive_seed, dist_info, fit, resolve_device,
                                      run_inference)
 
-__all__ = ["TorchMethod", "Classifier", "AugmentedClassifier", "DANN", "Contrastive", "COMMON", "RESUMABLE_KEYS"]
+__all__ = ["effective_config", "TorchMethod", "Classifier", "AugmentedClassifier", "DANN", "Contrastive", "COMMON", "RESUMABLE_KEYS"]
 
 
 COMMON = {
@@ -70,6 +70,24 @@ COMMON = {
 #: keys that may change between a run and its resumption (they do not change what a checkpoint means;
 #: a changed ``epochs`` continues on the learning-rate schedule of the new total, from the saved epoch)
 RESUMABLE_KEYS = {"epochs", "finetune_epochs", "patience", "eval_batch_size", "threads"}
+
+
+def effective_config(config: dict[str, Any], family: str, model_size: str,
+                     allowed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a torch baseline trains with: the family defaults (one table, ``training.hparams``) <-
+    method.yaml ``config`` <- its ``per_family`` entry, all at ``model_size``.  Also read by the
+    performance harness to cost a preset (``benchmarks/preset_costs.py``)."""
+    allowed = COMMON if allowed is None else allowed
+    cfg = {**allowed, **training_defaults(family, model_size),
+           **{k: resolve_sized(v, model_size) for k, v in config.items()}}
+    per = cfg.get("per_family") or {}
+    if not isinstance(per, dict):
+        raise MethodConfigError("per_family must map a family name to {key: value}")
+    for k, v in (per.get(family) or {}).items():
+        if k not in allowed or k == "per_family":
+            raise MethodConfigError(f"per_family.{family}: unknown config key {k!r}")
+        cfg[k] = resolve_sized(v, model_size)
+    return cfg
 
 
 class TorchMethod(Method):
@@ -90,16 +108,7 @@ class TorchMethod(Method):
         self.model_size = getattr(context, "model_size", None) or context.size
         if self.model_size not in ("default", "full"):
             raise MethodConfigError(f"model size must be 'default' or 'full', got {self.model_size!r}")
-        # family defaults (one table) <- method.yaml <- method.yaml per_family; all at the MODEL size
-        cfg = {**allowed, **training_defaults(fam, self.model_size),
-               **{k: resolve_sized(v, self.model_size) for k, v in config.items()}}
-        per = cfg.get("per_family") or {}
-        if not isinstance(per, dict):
-            raise MethodConfigError("per_family must map a family name to {key: value}")
-        for k, v in (per.get(fam) or {}).items():
-            if k not in allowed or k == "per_family":
-                raise MethodConfigError(f"per_family.{fam}: unknown config key {k!r}")
-            cfg[k] = resolve_sized(v, self.model_size)
+        cfg = effective_config(config, fam, self.model_size, allowed)
         override = getattr(context, "max_train_events", None)
         if override is not None:
             cfg["max_train_events"] = int(override)

@@ -57,6 +57,14 @@ class Generator(abc.ABC):
         """Generator-level settings shown by ``benchmark info`` and stored in the provenance."""
         return {}
 
+    def chunk_cost(self, n_events: int, domains: tuple[str, ...] | list[str]) -> float:
+        """Relative CPU cost of rendering ``n_events`` true events into ``domains``.
+
+        Only the order of work uses it: the process pool starts the most expensive chunks first, so
+        that no long chunk is left running alone at the end (longest-processing-time-first scheduling).
+        """
+        return float(n_events * max(len(domains), 1))
+
     def chunks(self, size: str, split: str) -> list[np.ndarray]:
         """The event ids of each chunk of ``split`` at preset ``size``."""
         n = self.sizes[size][split]

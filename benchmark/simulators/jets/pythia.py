@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -123,6 +124,33 @@ def silence_stdout():
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+#: ``Random:seed`` of every Pythia initialisation.  ``Pythia::init`` draws random numbers (some
+#: thousand for the simple shower, ~800k for Vincia) while it sets up its phase-space sampling, so an
+#: instance initialised with a chunk's own seed would have to be re-initialised for every chunk (about
+#: 0.25 s each, ten per chunk: ~30 % of a 250-jet default chunk).  With one fixed initialisation seed
+#: every worker holds the same instance per (variant, process), and :func:`seeded_pythia` restarts its
+#: random stream with the chunk's seed (``Rndm::init`` [S10 RandomNumbers]).  Generation keeps no other
+#: state between events (``PhaseSpace:increaseMaximum`` is off by default [S10 PhaseSpaceCuts]), so a
+#: chunk does not depend on what its worker generated before it: ``tests/test_jets.py`` generates
+#: chunks in two orders in one process and compares them with fresh processes.
+INIT_SEED = 1
+
+#: per-process cache of initialised instances, keyed by (variant, label)
+_INSTANCES: dict[tuple[str, int], Any] = {}
+
+
+def seeded_pythia(variant: str, label: int, seed: int):
+    """The process's initialised Pythia for ``variant`` and ``label``, its random stream restarted at ``seed``."""
+    if not 1 <= seed <= 900_000_000:
+        raise ValueError(f"Pythia Random:seed must be in 1..900000000, got {seed}")
+    key = (variant, int(label))
+    gen = _INSTANCES.get(key)
+    if gen is None:
+        gen = _INSTANCES[key] = make_pythia(variant, label, INIT_SEED)
+    gen.rndm.init(int(seed))
+    return gen
 
 
 def make_pythia(variant: str, label: int, seed: int):
