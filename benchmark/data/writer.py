@@ -238,9 +238,9 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
              f"## Source: {source.name}\n", source.description.strip(), ""]
     if source.citation:
         lines += ["Cite: " + source.citation, ""]
-    lines += [f"Licence of the data: `{source.license}`. Cite SimShift itself with the repository's "
-              "`CITATION.cff`, and the works it builds on: arXiv:2502.07724 (contrastive learning for robustness "
-              "to detector mis-modelling) and arXiv:2108.04253 (JetCLR).", ""]
+    lines += [f"Licence of the data: `{source.license}`. Cite SimShift itself (the repository's `CITATION.cff`) "
+              "and the works it builds on: arXiv:2502.07724 (contrastive learning for robustness to detector "
+              "mis-modelling) and arXiv:2108.04253 (JetCLR); BibTeX in the Citation section below.", ""]
     lines += ["## Columns\n", "| column | dtype | shape | unit | meaning |", "|---|---|---|---|---|"]
     for c in all_columns:
         shape = {"scalar": "scalar", "vector": f"[{c.length}]", "ragged": "variable length"}[c.shape]
@@ -254,8 +254,38 @@ def render_card(family: FamilySpec, source: SourceSpec, info: dict[str, Any],
               "# or, with the package (same object):",
               "import benchmark",
               f'ds = benchmark.load_dataset("{family.name}", "{domains[0].name if domains else "nominal"}")',
-              "```", ""]
+              "```", "", "## Citation\n", "```bibtex", CITATION_BIBTEX.strip(), "```", ""]
     return "\n".join(lines)
+
+
+#: what every card asks users to cite (the same works as the repository's CITATION.cff), in the card
+#: itself because a dataset downloaded from a release comes without the repository
+CITATION_BIBTEX = """
+@software{simshift,
+  title = {SimShift: a benchmark of machine-learning robustness to detector-simulation shifts in particle physics},
+  author = {{SimShift developers}},
+  version = {0.1.0},
+  year = {2026},
+}
+@article{radev2025contrastive,
+  title = {Contrastive learning for robust representations of neutrino data},
+  author = {Radev, Radi and others},
+  year = {2025},
+  eprint = {2502.07724},
+  archivePrefix = {arXiv},
+}
+@article{dillon2022jetclr,
+  title = {Symmetries, safety, and self-supervision},
+  author = {Dillon, Barry M. and Kasieczka, Gregor and Olischl{\\"a}ger, Hans and Plehn, Tilman and Sorrenson, Peter and Vogel, Lorenz},
+  journal = {SciPost Physics},
+  volume = {12},
+  pages = {188},
+  year = {2022},
+  doi = {10.21468/SciPostPhys.12.6.188},
+  eprint = {2108.04253},
+  archivePrefix = {arXiv},
+}
+"""
 
 
 #: the fields that name what produced a folder; a folder never mixes parts of two identities
