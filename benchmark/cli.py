@@ -311,15 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("study", cmd_study, "the original studies' analyses: crosstalk-grid, jet-augmentations, "
                                "parameter-curves")
     study = sp.add_subparsers(dest="study", required=True, metavar="STUDY")
+    def training_study(parser, out_help: str) -> None:  # the flags every study that trains shares
+        parser.add_argument("--size", default="default")
+        parser.add_argument("--model-size")
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--device", default="cpu")
+        parser.add_argument("--out", help=out_help)
+        cache(parser)
+
     g = study.add_parser("crosstalk-grid", help="train at each crosstalk fraction, score the whole scan (sfgd)")
     g.add_argument("method", help="method folder, e.g. baselines/classifier")
     g.add_argument("--seeds", type=int, nargs="+")
-    g.add_argument("--size", default="default")
-    g.add_argument("--model-size")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--device", default="cpu")
-    g.add_argument("--out", help="output folder (default runs/<method>/sfgd_generated_<size>/crosstalk_grid)")
-    cache(g)
+    training_study(g, "output folder (default runs/<method>/sfgd_generated_<size>/crosstalk_grid)")
     from benchmark.studies.jet_augmentations import AUGMENTATION_SETS
 
     j = study.add_parser("jet-augmentations", help="JetCLR's ablation: the linear classifier test per jet "
@@ -329,12 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2)")
     j.add_argument("--sets", nargs="+", choices=list(AUGMENTATION_SETS),
                    help=f"augmentation sets (default all, in this order: {' '.join(AUGMENTATION_SETS)})")
-    j.add_argument("--size", default="default")
-    j.add_argument("--model-size")
-    j.add_argument("--epochs", type=int)
-    j.add_argument("--device", default="cpu")
-    j.add_argument("--out", help="output folder (default runs/<method>/jets_generated_<size>/jet_augmentations)")
-    cache(j)
+    training_study(j, "output folder (default runs/<method>/jets_generated_<size>/jet_augmentations)")
     c = study.add_parser("parameter-curves", help="metric in bins of each per-event parameter of a *_random domain")
     c.add_argument("result", help="a result.json (its predictions/ folder beside it)")
     c.add_argument("--domain", help="the *_random domain (default: the first one the result was scored on)")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from benchmark.data.writer import write_text_atomic
+from benchmark.data.writer import save_figure, write_text_atomic
 
 #: the ablation's sets, in JetCLR's order (names are folder names and table rows)
 AUGMENTATION_SETS: dict[str, tuple[str, ...]] = {
@@ -170,7 +170,7 @@ def plot_ablation(table: dict, path: Path, title: str) -> Path:
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 

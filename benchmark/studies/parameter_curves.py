@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmark.data.loader import load_events
 from benchmark.data.registry import get_family
+from benchmark.data.writer import save_figure
 from benchmark.evaluation import align, load_predictions
 from benchmark.evaluation.metrics import accuracy, as_probabilities, auc
 
@@ -120,7 +121,7 @@ def plot_curves(curves: dict, path: Path, title: str) -> Path:
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
