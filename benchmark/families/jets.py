@@ -113,10 +113,15 @@ Pile-up, MPI, detector material and bending, b-tagging, track impact parameters,
 constituents; generator variants are not weights of the nominal sample but independent samples.
 
 ### Default domain-shift target
-`domain_shift` uses `lund_down` (Lund fragmentation function down) when no `--target` is given: it is
-where the nominal-trained classifier loses most, and that loss is small, 0.973 -> 0.965 AUC (-0.008,
-3 seeds at the default size; no jets domain costs it more), measured with `python -m benchmark run baselines/classifier --dataset jets --out runs/grid/classifier/jets`. The jets shifts
-here are mild for learned taggers; the physics-feature probe loses most on `fsr_up` (-0.012).
+`domain_shift` uses `lund_up` (Lund fragmentation function up) when no `--target` is given: it is
+where the nominal-trained classifier loses most, 0.9756 -> 0.9639 AUC (-0.012, 3 seeds at the default
+size, generator version 3), and the physics-feature probe too (0.9607 -> 0.9484), measured with
+`python -m benchmark run baselines/classifier --dataset jets --out runs/grid/classifier/jets` and
+`baselines/linear_probe`. The loss is small and not much larger than the test sample's own statistical
+error: a variant's test split holds 750 jets, so an AUC near 0.97 carries about +-0.008 from the sample
+alone (the seed spread does not include it). On generator version 2 data the largest loss was on
+`lund_down` (-0.008) and `lund_up` gained: the jets shifts here are mild for learned taggers at this
+size; a shift that a method must adapt to needs a stronger generator change or the `full` preset.
 """
 
 FAMILY = FamilySpec(
@@ -148,5 +153,5 @@ FAMILY = FamilySpec(
     },
     primary_metric="auc",
     #: domain_shift target when none is named: the largest loss of the nominal-trained classifier (card)
-    default_target="lund_down",
+    default_target="lund_up",
 )
