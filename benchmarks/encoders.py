@@ -14,15 +14,20 @@ for the step, ``eval_batch_size`` for inference) unless ``--batch-size`` is give
 forward + backward of a linear head's cross-entropy + the optimiser step (Adam/AdamW as the defaults);
 inference = ``eval()`` + ``torch.no_grad()``.  Figures are events/s = batch size / median seconds;
 the first call (warm-up: allocations, spconv's algorithm choice) is timed apart as the start-up.
+Each encoder is timed in its own process (its events generated there, not timed): a batch that does
+not fit in memory gets the process killed, and the row is re-measured at half the batch (noted).
 """
 from __future__ import annotations
 
+import argparse
+import json
 import time
 
 import numpy as np
 
-from benchmarks.common import (Result, base_parser, baseline_encoder, baseline_inputs, family_available, generated_events,
-                               median_time, rate, setup, sig)
+from benchmarks.common import (Result, base_parser, baseline_encoder, baseline_inputs, child_env, family_available,
+                               generated_events, last_json_line, median_time, python_module_cmd, rate, run_child, setup,
+                               sig)
 
 NAME = "encoders"
 SPARSE_FAMILIES = ("ndlar", "sfgd")
@@ -89,6 +94,33 @@ def time_encoder(family: str, size: str, events, train_batch: int, infer_batch: 
             "mean_size": float(sizes.mean()), **out}
 
 
+def _time_in_child(family: str, size: str, train_batch: int, infer_batch: int, args) -> tuple[dict | None, str]:
+    """Time one encoder in a fresh process, so that running out of memory (the kernel kills the process,
+    nothing to catch) costs this row only; halve the batch until it fits (down to 8)."""
+    why = ""
+    while True:
+        cmd = python_module_cmd("benchmarks.encoders", "--child", family, size, str(train_batch), str(infer_batch),
+                                "--repeats", str(args.repeats), "--threads", str(args.threads),
+                                "--device", args.device, family_refs=args.family_ref)
+        out = run_child(cmd, env=child_env(), timeout=3600)
+        if out["returncode"] == 0:
+            return last_json_line(out["output"]), why
+        killed = out["returncode"] in (-9, 137) or "out of memory" in out["output"].lower()
+        why = (f"killed at batch {train_batch} (out of memory: peak RSS {out['max_rss_mib']:.0f} MiB)" if killed
+               else f"exit {out['returncode']}: {out['output'][-300:]}")
+        if not killed or train_batch <= 8:
+            return None, why
+        train_batch, infer_batch = train_batch // 2, min(infer_batch, train_batch // 2)
+
+
+def _child(family: str, size: str, train_batch: int, infer_batch: int, args) -> dict:
+    from benchmark.data.registry import get_family
+
+    spec = get_family(family)
+    events = generated_events(family, max(train_batch, infer_batch))
+    return time_encoder(family, size, events, train_batch, infer_batch, args.repeats, args.device, spec.num_classes)
+
+
 def main(argv=None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--families", nargs="+", default=["ndlar", "sfgd", "jets"])
@@ -96,8 +128,14 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=None,
                    help="one batch size for training and inference (default: the baselines' own per family and size)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--child", nargs=4, metavar=("FAMILY", "SIZE", "TRAIN_BATCH", "INFER_BATCH"),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     setup(args)
+    if args.child:
+        fam, size, tb, ib = args.child
+        print(json.dumps(_child(fam, size, int(tb), int(ib), args)))
+        return 0
     import sys
 
     import torch
@@ -118,18 +156,15 @@ def main(argv=None) -> int:
         spec = get_family(fam)
         batches = {size: ((args.batch_size,) * 2 if args.batch_size else baseline_batch_sizes(fam, size))
                    for size in args.sizes}
-        n_events = max(max(b) for b in batches.values())
-        print(f"[encoders] generating {n_events} {fam} events (not timed) ...", flush=True)
-        t = time.perf_counter()
-        events = generated_events(fam, n_events)
-        res.note(f"{fam}: {len(events)} events generated in {time.perf_counter() - t:.1f} s (not timed)")
         for size in args.sizes:
             print(f"[encoders] {fam} / {spec.event_kind} / {size} ...", flush=True)
-            try:
-                r = time_encoder(fam, size, events, *batches[size], args.repeats, args.device, spec.num_classes)
-            except (RuntimeError, MemoryError) as exc:  # e.g. out of memory for "full" on a small machine
-                res.skip(f"{fam} {size} encoder: {type(exc).__name__}: {str(exc)[:200]}")
+            r, why = _time_in_child(fam, size, *batches[size], args)
+            if r is None:
+                res.skip(f"{fam} {size} encoder: {why}")
                 continue
+            if r["train_batch"] < batches[size][0]:
+                res.note(f"{fam} {size}: the baselines' training batch of {batches[size][0]} did not fit in this "
+                         f"machine's memory ({why}); measured at {r['train_batch']}")
             rows.append([fam, r["encoder"], size, r["params"], sig(r["mean_size"]), r["train_batch"],
                          sig(r["train_startup_s"]), sig(r["train_s"]), rate(r["train_batch"], r["train_s"]),
                          r["infer_batch"], sig(r["infer_s"]), rate(r["infer_batch"], r["infer_s"])])

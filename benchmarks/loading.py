@@ -1,8 +1,8 @@
 """Data loading throughput against a plain h5py read, and against what one training step consumes.
 
-    python -m benchmarks.loading                                   # ndlar, a 3-chunk subset, about 1 minute
+    python -m benchmarks.loading                                   # ndlar nominal/train, about 2 minutes
     python -m benchmarks.loading --cache-dir ~/.cache/simshift     # an already materialised dataset
-    python -m benchmarks.loading --families ndlar sfgd jets --shard 0/4 --batch-size 128
+    python -m benchmarks.loading --families ndlar sfgd jets --batch-size 128
 
 For each family (``nominal`` domain, ``train`` split):
 
@@ -21,8 +21,9 @@ For each family (``nominal`` domain, ``train`` split):
   batches;
   ``loading >= 10 x training`` is checked and reported.
 
-Unless ``--cache-dir`` is given the data are generated into a temporary cache first: every domain of
-shard ``--shard`` of the default preset (generation time is not part of any loading figure).
+Unless ``--cache-dir`` is given the data are generated into a temporary cache first: the whole
+``nominal`` train split of the default preset, the split a baseline reads (a shard of it would not load:
+the loader reads only complete domains; generation time is not part of any loading figure).
 """
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ from benchmarks.common import (Result, base_parser, baseline_encoder, baseline_i
                                flatten_ragged, isolate_hf_cache, median_time, rate, setup, sig)
 
 NAME = "loading"
-DEFAULT_SHARD = {"ndlar": "0/12", "sfgd": "0/10", "jets": "0/8", "toy": "0/1"}
 
 
 def h5py_read(folder: Path, domain: str, split: str, kind: str):
@@ -178,7 +178,6 @@ def main(argv=None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--families", nargs="+", default=["ndlar"])
     p.add_argument("--cache-dir", help="use datasets already materialised here (default: generate a temp subset)")
-    p.add_argument("--shard", help="shard of the default preset to generate (default per family, ~3 chunks)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu", help="device of the training step (cpu, cuda)")
     args = p.parse_args(argv)
@@ -200,11 +199,11 @@ def main(argv=None) -> int:
             if tmp is not None:
                 from benchmark.data.materialise import generate
 
-                shard = args.shard or DEFAULT_SHARD.get(fam, "0/1")
-                print(f"[loading] generating {fam} shard {shard} into {cache} (not timed) ...", flush=True)
+                print(f"[loading] generating {fam} nominal/train into {cache} (not timed) ...", flush=True)
                 t = time.perf_counter()
-                generate(fam, "default", seed=0, shard=shard, cache_dir=cache, progress=False)
-                res.note(f"{fam}: test data = default preset shard {shard}, generated in "
+                generate(fam, "default", seed=0, cache_dir=cache, progress=False, domains=["nominal"],
+                         splits=["train"])
+                res.note(f"{fam}: test data = the default preset's nominal/train, generated in "
                          f"{time.perf_counter() - t:.1f} s (not part of any figure)")
             print(f"[loading] {fam}: timing ...", flush=True)
             rows += bench_family(res, fam, cache, args)

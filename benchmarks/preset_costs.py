@@ -8,18 +8,17 @@ Nothing is timed here: every figure is derived from the measured result files of
 first-shard pool runs, disk) and ``python -m benchmarks.encoders`` (training-step and inference
 events/s of each encoder size at the baselines' batch sizes), with the preset sizes, domains and chunk
 costs from the generators and the epochs from the baselines' own configs.  Where a preset was not
-generated whole, its figures are **extrapolations** (marked so in each row): the first shard's time,
-disk and rows scaled by the preset's share of the generator's chunk cost (``Generator.chunk_cost``) or
-rows.  Training estimates are upper bounds of the optimiser work alone: every epoch run (no early
-stopping), data loading and the per-epoch bookkeeping not included; contrastive methods and DANN
-process two views / two domains per event.
+generated whole, its figures are **extrapolations** (marked so in each row): core-hours from the
+per-core rate at the preset's own chunk size, wall hours with the parallel efficiency measured on the
+whole default preset, disk by rows.  Training estimates are upper bounds of the optimiser work
+alone: every epoch run (no early stopping), data loading and the per-epoch bookkeeping not included;
+contrastive methods and DANN process two views / two domains per event.
 """
 from __future__ import annotations
 
 import json
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 from benchmarks.common import REPO_ROOT, RESULTS_DIR, Result, make_generator, sig
@@ -56,53 +55,47 @@ def preset_shape(family: str, size: str) -> dict:
     return out
 
 
-def shard_shape(family: str, size: str, shard: str) -> dict:
-    """Chunk-cost units and rows of shard ``i/N`` of a preset (as the pool run generated it)."""
-    from benchmark.data.materialise import plan_jobs
-
-    gen = make_generator(family)
-    doms = {d.name: d for d in gen.domains()}
-    i, n = (int(x) for x in shard.split("/"))
-    with tempfile.TemporaryDirectory() as tmp:
-        jobs, _ = plan_jobs(family, size, 0, Path(tmp), (i, n))
-    units = sum(gen.chunk_cost(j.n_events, j.domains) for j in jobs)
-    rows = sum(math.ceil(j.n_events * float(doms[d].parameters.get("fraction_of_nominal", 1.0)))
-               for j in jobs for d in j.domains)
-    return {"units": units, "rows": rows}
-
-
 def generation_rows(gen_result: dict, cores: int) -> list[list]:
+    """Per family and preset: events, rows, chunks, and (from the measurements) core-hours, wall hours
+    on all workers and disk.  Core-hours: the preset's chunk cost at the per-core steady rate of its own
+    chunk size.  Wall and disk come from the pool run of the whole default preset: wall = core-hours /
+    (workers x the parallel efficiency measured there), disk = the default's bytes per row x rows (a
+    first shard of a few chunks is dominated by the workers' start-up, so its time does not scale)."""
     per_core = _rows_as_dicts(_table(gen_result, "Generation per core"))
     pools = _rows_as_dicts(_table(gen_result, "Generation of a preset"))
     rows = []
     for family in FAMILIES:
         gen = make_generator(family)
         train_domains = [d.name for d in gen.domains() if "train" in d.splits]
+        whole = {r["workers"]: r for r in pools if r["family"] == family and r["preset"] == "default"
+                 and r["shard"] == "0/1"}
+        many = max((w for w in whole if w > 1), default=None)
         for size in gen.sizes:
             shape = preset_shape(family, size)
             core = next((r for r in per_core if r["family"] == family and r["preset"] == size
                          and r["domains"] == "all train domains"), None)
-            core_h = None
+            core_h = wall_h = disk_gb = None
+            basis = "not measured (no per-core run at this preset's chunk size)"
             if core is not None:
                 units_per_s = gen.chunk_cost(core["true events per chunk"], train_domains) / core["steady s per chunk"]
                 core_h = shape["units"] / units_per_s / 3600
-            pool = [r for r in pools if r["family"] == family and r["preset"] == size]
-            many = next((r for r in pool if r["workers"] > 1), None)
-            wall_h = disk_gb = None
-            basis = "not measured"
-            if many is not None:
-                shard = shard_shape(family, size, many["shard"])
-                scale = shape["units"] / shard["units"]
-                wall_h = many["s"] * scale / 3600
-                disk_gb = many["disk MB (data files)"] * sum(shape["rows"].values()) / shard["rows"] / 1000
-                basis = ("measured (whole preset)" if many["shard"] == "0/1"
-                         else f"EXTRAPOLATED from shard {many['shard']} ({many['chunks']} chunks) x {sig(scale)}")
+                basis = "core-hours from the per-core rate"
+            if many is not None and 1 in whole:
+                rows_default = sum(preset_shape(family, "default")["rows"].values())
+                disk_gb = whole[many]["disk MB (data files)"] * sum(shape["rows"].values()) / rows_default / 1000
+                if size == "default":
+                    wall_h = whole[many]["s"] / 3600
+                    basis = "measured (whole preset)"
+                elif core_h is not None:
+                    efficiency = whole[many]["speed-up over 1 worker"] / many
+                    wall_h = core_h / (many * efficiency)
+                    basis = (f"EXTRAPOLATED: core-hours / ({many} workers x {efficiency:.2f}, the parallel efficiency "
+                             f"of the whole default preset); disk scaled by rows")
             events = "/".join(f"{shape['events'][s]:,}" for s in SPLITS)
             doms = "/".join(str(shape["domains"][s]) for s in SPLITS)
             rows.append([family, size, events, doms, sum(shape["rows"].values()), shape["chunks"],
-                         None if core_h is None else sig(core_h),
-                         None if wall_h is None else sig(wall_h), many["workers"] if many else None,
-                         None if disk_gb is None else sig(disk_gb), basis])
+                         None if core_h is None else sig(core_h), None if wall_h is None else sig(wall_h),
+                         many, None if disk_gb is None else sig(disk_gb), basis])
     return rows
 
 
@@ -168,8 +161,9 @@ def main(argv=None) -> int:
               ["family", "preset", "true events train/validation/test", "domains train/validation/test",
                "rows (event x domain)", "chunks", "generation core-hours", "generation wall h on all workers",
                "workers", "disk GB", "basis"], generation_rows(inputs["generation"], cores),
-              "core-hours: the preset's chunk cost at the per-core steady rate of its own chunk size (start-up per "
-              "worker not included); wall and disk: the pool run of the whole preset, or its first shard scaled up "
+              "core-hours: the preset's chunk cost (Generator.chunk_cost) at the per-core steady rate of its own "
+              "chunk size (start-up per worker not included); wall and disk: the pool run of the whole default "
+              "preset, scaled as the basis column says "
               f"(measured on {inputs['generation']['created']}, commit {inputs['generation']['machine'].get('git_commit')}).")
     res.table("Expected training time per baseline and preset, CPU, one thread (from benchmarks.encoders)",
               ["family", "preset", "baseline", "encoder", "epochs", "events per sample (views)",

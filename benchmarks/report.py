@@ -89,11 +89,20 @@ def _numeric(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and x != 0
 
 
+#: float columns that say what was measured (a set-up), not what was measured (a figure)
+SETUP_COLUMNS = {"kinetic energy MeV", "grid G"}
+#: descriptive text whose wording changed between versions; rows match without it
+LABEL_COLUMNS = {"encoder"}
+
+
 def compare_tables(new: dict, old: dict) -> str | None:
     """How far the previous table's figures were off: rows matched on their text and integer cells,
     columns on their names; for every float figure in both, previous / new.  None when nothing matches."""
-    def key(row, cols):  # the identifying cells: text and integers (counts, sizes), by column name
-        return tuple(sorted((c, str(v)) for c, v in zip(cols, row) if not isinstance(v, float)))
+    common = (set(new["columns"]) & set(old["columns"])) - LABEL_COLUMNS
+
+    def key(row, cols):  # the identifying cells of the columns both have: text, integers, set-up values
+        return tuple(sorted((c, str(v)) for c, v in zip(cols, row)
+                            if c in common and (not isinstance(v, float) or c in SETUP_COLUMNS)))
 
     old_rows = {key(r, old["columns"]): r for r in old["rows"]}
     ratios: dict[str, list[float]] = {}
@@ -104,7 +113,7 @@ def compare_tables(new: dict, old: dict) -> str | None:
         for j, name in enumerate(new["columns"]):
             if name in old["columns"]:
                 a, b = prev[old["columns"].index(name)], row[j]
-                if _numeric(a) and _numeric(b) and isinstance(b, float):
+                if _numeric(a) and _numeric(b) and isinstance(b, float) and name not in SETUP_COLUMNS:
                     ratios.setdefault(name, []).append(a / b)
     if not ratios:
         return None

@@ -74,7 +74,7 @@ def test_plain_pythia_comparison_runs_both_generators():
 
 
 def test_loading(out):
-    assert loading.main(["--families", "toy", "--shard", "0/1", "--batch-size", "8", "--repeats", "1",
+    assert loading.main(["--families", "toy", "--batch-size", "8", "--repeats", "1",
                          "--out-dir", str(out), *TOY]) == 0
     data = _read(out, "loading")
     rows = data["tables"][0]["rows"]
@@ -268,19 +268,19 @@ def test_result_rejects_ragged_rows():
 
 
 def test_preset_costs_derive_from_the_measured_files(tmp_path):
-    """The preset table scales the measured shard by the preset's chunk cost, the training table uses the
-    baselines' own epochs and the measured step rates (no constants of its own)."""
+    """Core-hours from the per-core rate and the preset's chunk cost, wall hours with the default preset's
+    measured parallel efficiency, disk by rows; training from the baselines' own epochs and the measured
+    step rates (no constants of its own)."""
     from benchmarks import preset_costs
     from benchmark.training.hparams import training_defaults
 
     gen = Result("generation", [])
     gen.table("Generation per core at each preset's chunk size (train split, one process, one thread)",
               ["family", "preset", "domains", "true events per chunk", "steady s per chunk"],
-              [["sfgd", "default", "all train domains", 200, 2.0]])
-    full = preset_costs.shard_shape("sfgd", "full", "0/50")
+              [["sfgd", "default", "all train domains", 200, 2.0], ["sfgd", "full", "all train domains", 200, 4.0]])
     gen.table("Generation of a preset on all workers and on one (materialise.generate, HDF5 + card)",
-              ["family", "preset", "shard", "chunks", "workers", "s", "disk MB (data files)"],
-              [["sfgd", "default", "0/1", 60, 2, 100.0, 500.0], ["sfgd", "full", "0/50", 4, 2, 10.0, 40.0]])
+              ["family", "preset", "shard", "chunks", "workers", "s", "speed-up over 1 worker", "disk MB (data files)"],
+              [["sfgd", "default", "0/1", 130, 2, 100.0, 1.6, 500.0], ["sfgd", "default", "0/1", 130, 1, 160.0, 1.0, 500.0]])
     gen.write(tmp_path)
     enc = Result("encoders", [])
     enc.table("Encoder throughput (cpu, 1 thread(s))", ["family", "size", "train events/s", "inference events/s"],
@@ -290,16 +290,22 @@ def test_preset_costs_derive_from_the_measured_files(tmp_path):
     data = _read(tmp_path, "preset_costs")
     presets = {(r[0], r[1]): dict(zip(data["tables"][0]["columns"], r)) for r in data["tables"][0]["rows"]}
     d, f = presets[("sfgd", "default")], presets[("sfgd", "full")]
+    sfgd = get_family("sfgd").source("generated").make_generator()
+    train_domains = [x.name for x in sfgd.domains() if "train" in x.splits]
+    units_per_s = sfgd.chunk_cost(200, train_domains) / 2.0
+    shape_d, shape_f = preset_costs.preset_shape("sfgd", "default"), preset_costs.preset_shape("sfgd", "full")
     assert d["basis"] == "measured (whole preset)" and d["generation wall h on all workers"] == pytest.approx(100 / 3600, rel=1e-2)
+    assert d["generation core-hours"] == pytest.approx(shape_d["units"] / units_per_s / 3600, rel=1e-2)
     assert d["disk GB"] == pytest.approx(0.5, rel=1e-2)
-    scale = preset_costs.preset_shape("sfgd", "full")["units"] / full["units"]
+    core_f = shape_f["units"] / (units_per_s / 2) / 3600   # the full per-core row is twice as slow
+    assert f["generation core-hours"] == pytest.approx(core_f, rel=1e-2)
     assert f["basis"].startswith("EXTRAPOLATED") and f["generation wall h on all workers"] == pytest.approx(
-        10 * scale / 3600, rel=1e-2)
-    assert presets[("ndlar", "default")]["basis"] == "not measured"
+        core_f / (2 * 0.8), rel=1e-2)
+    assert f["disk GB"] == pytest.approx(0.5 * sum(shape_f["rows"].values()) / sum(shape_d["rows"].values()), rel=1e-2)
+    assert presets[("ndlar", "default")]["generation core-hours"] is None
     train = {(r[0], r[1], r[2]): dict(zip(data["tables"][1]["columns"], r)) for r in data["tables"][1]["rows"]}
     c = train[("sfgd", "full", "classifier")]
-    n_train = preset_costs.preset_shape("sfgd", "full")["events"]["train"]
     assert c["epochs"] == training_defaults("sfgd", "full")["epochs"]
-    assert c["training h per seed"] == pytest.approx(c["epochs"] * n_train / 100.0 / 3600, rel=1e-2)
+    assert c["training h per seed"] == pytest.approx(c["epochs"] * shape_f["events"]["train"] / 100.0 / 3600, rel=1e-2)
     assert train[("sfgd", "full", "simclr")]["events per sample (views)"] == 2
     assert train[("ndlar", "default", "classifier")]["basis"] == "encoder size not measured"
