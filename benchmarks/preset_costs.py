@@ -72,8 +72,11 @@ def generation_rows(gen_result: dict, cores: int) -> list[list]:
         many = max((w for w in whole if w > 1), default=None)
         for size in gen.sizes:
             shape = preset_shape(family, size)
-            core = next((r for r in per_core if r["family"] == family and r["preset"] == size
-                         and r["domains"] == "all train domains"), None)
+            chunk_events = len(gen.chunks(size, "train")[0])
+            # the per-core rate at this preset's chunk size (measured under any preset with that chunk size)
+            core = next((r for r in sorted(per_core, key=lambda r: r["preset"] != size)
+                         if r["family"] == family and r["domains"] == "all train domains"
+                         and r["true events per chunk"] == chunk_events), None)
             core_h = wall_h = disk_gb = None
             basis = "not measured (no per-core run at this preset's chunk size)"
             if core is not None:

@@ -74,8 +74,12 @@ def test_ids_and_row_order_carry_no_label(family, chunks, tmp_path):
         for model in (DecisionTreeClassifier(max_depth=6, random_state=0),
                       HistGradientBoostingClassifier(max_iter=50, random_state=0)):
             acc = float(np.mean(model.fit(f_tr, y_tr).predict(f_te) == y_te))
-            assert acc <= majority + 0.03, (f"{family}: a {type(model).__name__} on the {name} reaches accuracy "
-                                            f"{acc:.3f} against the majority rate {majority:.3f}")
+            # a model that learned nothing scatters about the majority rate by its binomial error on this
+            # test slice (jets: 750 events, +-0.018); three of those (a leak, as before, reaches 1.0)
+            tolerance = 3 * np.sqrt(majority * (1 - majority) / len(y_te))
+            assert acc <= majority + tolerance, (
+                f"{family}: a {type(model).__name__} on the {name} reaches accuracy {acc:.3f} against the "
+                f"majority rate {majority:.3f} (+{tolerance:.3f} allowed for the slice's binomial error)")
     # nor is the split readable: train and test ids fill the same range
     assert abs(np.median(ids_tr) - np.median(ids_te)) < 0.25 * 2**63
 
