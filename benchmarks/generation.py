@@ -25,6 +25,7 @@ Figures (medians over ``--repeats`` unless a table says one run):
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -251,7 +252,7 @@ def main(argv=None) -> int:
                    help="kinetic energies (MeV) of the size-scaling runs")
     p.add_argument("--pythia-jets", type=int, default=200, help="jets per timed run of the plain-Pythia comparison")
     p.add_argument("--skip", nargs="+", default=[], choices=("per_core", "pool", "scaling", "pythia"))
-    p.add_argument("--child-per-core", nargs=3, metavar=("FAMILY", "SIZE", "ALL_DOMAINS"), help=argparse_hidden())
+    p.add_argument("--child-per-core", nargs=3, metavar=("FAMILY", "SIZE", "ALL_DOMAINS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child_per_core:
         args.child = True
@@ -322,12 +323,6 @@ def main(argv=None) -> int:
                   "the detector response (tracks, ECAL/HCAL cells, e-flow) and the constituent arrays.")
     res.write(args.out_dir)
     return 0
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def preset_shape(family: str, size: str) -> dict:
     return out
 
 
-def generation_rows(gen_result: dict, cores: int) -> list[list]:
+def generation_rows(gen_result: dict) -> list[list]:
     """Per family and preset: events, rows, chunks, and (from the measurements) core-hours, wall hours
     on all workers and disk.  Core-hours: the preset's chunk cost at the per-core steady rate of its own
     chunk size.  Wall and disk come from the pool run of the whole default preset: wall = core-hours /
@@ -159,11 +159,10 @@ def main(argv=None) -> int:
         inputs[name] = json.loads(f.read_text())
     res = Result(NAME, argv if argv is not None else sys.argv[1:])
     res.extra["derived"] = "from generation.json and encoders.json (nothing timed)"
-    cores = inputs["generation"]["machine"].get("cores") or 1
     res.table("Presets: events, disk and generation time (from benchmarks.generation)",
               ["family", "preset", "true events train/validation/test", "domains train/validation/test",
                "rows (event x domain)", "chunks", "generation core-hours", "generation wall h on all workers",
-               "workers", "disk GB", "basis"], generation_rows(inputs["generation"], cores),
+               "workers", "disk GB", "basis"], generation_rows(inputs["generation"]),
               "core-hours: the preset's chunk cost (Generator.chunk_cost) at the per-core steady rate of its own "
               "chunk size (start-up per worker not included); wall and disk: the pool run of the whole default "
               "preset, scaled as the basis column says "

@@ -116,8 +116,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
-    """Write a matplotlib figure atomically (plots in the docs are regenerated in place)."""
+    """Write a matplotlib figure atomically (plots in the docs are regenerated in place), making its folder."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=path.suffix) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **savefig_kwargs)
     return path

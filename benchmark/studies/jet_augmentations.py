@@ -172,7 +172,6 @@ def plot_ablation(table: dict, path: Path, title: str) -> Path:
     ax2.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -120,7 +120,6 @@ def plot_curves(curves: dict, path: Path, title: str) -> Path:
     axes.ravel()[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
