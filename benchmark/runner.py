@@ -130,11 +130,27 @@ def data_fingerprint(task: Task) -> dict:
 
 
 def method_code_digest(spec: MethodSpec) -> str:
-    """sha256 over the method folder's files that define it (method.yaml and any entry file)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in spec.folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".py")):
+    """sha256 over the method's entry point or command and the files of its folder (code, programs in any
+    language), except method.yaml and the Markdown notes. method.yaml is not hashed as text: what it means
+    for a run is the fingerprint's ``config`` (:func:`family_config`), so a comment, or the block of
+    another family, does not throw away finished seeds."""
+    digest = hashlib.sha256(f"entry={spec.entry}\0command={spec.command}\0".encode())
+    for path in sorted(p for p in spec.folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.name != "method.yaml" and p.suffix != ".md"):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def family_config(config: dict, family: str) -> dict:
+    """The part of a resolved method config that a run on ``family`` reads: ``per_family`` keeps only
+    that family's entry (and goes when it has none, as if the method had no such block)."""
+    out = dict(config)
+    per = out.pop("per_family", None)
+    if isinstance(per, dict) and family in per:
+        out["per_family"] = {family: per[family]}
+    elif per is not None and not isinstance(per, dict):
+        out["per_family"] = per  # malformed: kept, so the method's own check reports it
+    return out
 
 
 def fingerprint_diff(old: dict | None, new: dict) -> list[str]:
@@ -342,7 +358,8 @@ def run_method(method: str | Path | MethodSpec, family: str | None = None, proto
     for plan in plans:
         # every task of a plan sees the same fit data; the fingerprint covers every scored domain
         fp_task = max(plan.tasks, key=lambda t: len(t.domains))
-        fingerprint = {"data": data_fingerprint(fp_task), "config": json.loads(json.dumps(config, default=str)),
+        fingerprint = {"data": data_fingerprint(fp_task),
+                       "config": json.loads(json.dumps(family_config(config, fam.name), default=str)),
                        "code": {"benchmark": __version__, "method": method_code_digest(spec)},
                        "epochs": epochs, "size": size, "model_size": model_size,
                        "max_train_events": max_train_events, "source_domain": source_domain,

@@ -90,6 +90,23 @@ def test_parallel_workers_match_serial(tmp_path):
     assert {k: v["sha256"] for k, v in fa.items()} == {k: v["sha256"] for k, v in fb.items()}
 
 
+def test_each_part_is_hashed_once_where_it_is_written(tmp_path, monkeypatch):
+    """The workers hash their own parts; finalize takes those records instead of hashing every part
+    again serially (the sfgd default preset's 1.8x on 2 workers), and they are the files' true hashes."""
+    import benchmark.data.writer as writer_module
+
+    hashed = []
+    real = writer_module.sha256_file
+    monkeypatch.setattr(writer_module, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    folder = generate("toy", size="tiny", cache_dir=tmp_path, workers=1, progress=False)
+    files = provenance.read_provenance(folder)["files"]
+    assert len(hashed) == len(files) and provenance.verify(folder) == []
+    (folder / "data/nominal/train-00000.h5").unlink()  # resume: only the regenerated part is hashed
+    hashed.clear()
+    generate("toy", size="tiny", cache_dir=tmp_path, workers=1, progress=False)
+    assert hashed == ["train-00000.h5"] and provenance.read_provenance(folder)["files"] == files
+
+
 def test_parse_shard_errors():
     assert parse_shard("2/4") == (2, 4)
     for bad in ("4/4", "x", "1/0", "-1/3"):

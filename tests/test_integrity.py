@@ -253,7 +253,16 @@ def test_reuse_only_what_is_the_same(toy_cache, tmp_path, capsys):
     (folder / "method.yaml").write_text(textwrap.dedent(FEATURES_METHOD % "b"))
     run_method(folder, family="toy", seeds=[0], cache_dir=toy_cache, out=out, progress=False)
     text = capsys.readouterr().out
-    assert "differs in code, config; recomputing" in text and _done(out)["fingerprint"]["config"] == {"note": "b"}
+    assert "differs in config; recomputing" in text and _done(out)["fingerprint"]["config"] == {"note": "b"}
+    # what another family's block says, and comments, are not this run's config: the seed is reused
+    changed = _done(out)["wall_time_s"]
+    (folder / "method.yaml").write_text(textwrap.dedent(FEATURES_METHOD % "b, per_family: {other: {note: c}}")
+                                        + "# a comment\n")
+    run_method(folder, family="toy", seeds=[0], cache_dir=toy_cache, out=out, progress=False)
+    assert "reusing" in capsys.readouterr().out and _done(out)["wall_time_s"] == changed
+    (folder / "method.yaml").write_text(textwrap.dedent(FEATURES_METHOD % "b, per_family: {toy: {note: d}}"))
+    run_method(folder, family="toy", seeds=[0], cache_dir=toy_cache, out=out, progress=False)
+    assert "differs in config; recomputing" in capsys.readouterr().out
 
 
 def test_another_source_domain_gets_its_own_folder_and_result(toy_cache, tmp_path, monkeypatch):

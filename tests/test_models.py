@@ -160,6 +160,31 @@ def test_sparse_encoder_batch_size_and_input_errors():
         enc((coords[:, :3], feats))
 
 
+def test_sparse_pooling_parts():
+    """Each pooling part adds its width; logcount is log(1 + sites after the last stage); attention
+    weights sum to one per event and train; bad names are refused."""
+    from benchmark.models.sparse.convnext import ConvNeXtConfig, segment_pool, segment_softmax
+
+    gen = torch.Generator().manual_seed(0)
+    coords, feats = _ragged_sparse_batch(gen, [30, 12, 50])
+    enc = build_encoder("sparse3d", "default", pooling="mean+attn+logcount")
+    h = enc((coords, feats))
+    w = enc.cfg.widths[-1]
+    assert h.shape == (3, 2 * w + 1) and enc.out_dim == 2 * w + 1
+    h.sum().backward()
+    assert enc.attention.score[0].weight.grad.abs().sum() > 0
+    x = torch.randn(7, 4, generator=gen)
+    index = torch.tensor([0, 0, 0, 1, 2, 2, 2])
+    a = segment_softmax(torch.randn(7, generator=gen), index, 3)
+    torch.testing.assert_close(torch.zeros(3).index_add_(0, index, a), torch.ones(3))
+    pooled = segment_pool(x, index, 4, "mean+logcount")
+    torch.testing.assert_close(pooled[:, -1], torch.log1p(torch.tensor([3.0, 1.0, 3.0, 0.0])))
+    torch.testing.assert_close(pooled[0, :4], x[:3].mean(0))
+    for bad in ("logcount", "sum", "mean+mean", "max+"):
+        with pytest.raises(ValueError, match="pooling must be"):
+            ConvNeXtConfig(pooling=bad)
+
+
 def _jet_batch(gen, n_const, L):
     B = len(n_const)
     x = torch.zeros(B, L, 3)

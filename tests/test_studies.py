@@ -278,3 +278,8 @@ def test_ablation_table_by_hand_and_errors():
     spec = with_augmentations(load_method_spec("baselines/simclr"), "translation")
     assert spec.config["augment"]["augmentations"] == ["translation"] and spec.name == "simclr_aug_translation"
     assert load_method_spec("baselines/simclr").config.get("augment") is None  # the folder is untouched
+    # SimCLR's jets block sets augment per model size: the set must win there at both sizes
+    from benchmark.methods.torch import effective_config
+
+    for size in ("default", "full"):
+        assert effective_config(spec.config, "jets", size)["augment"]["augmentations"] == ["translation"], size

@@ -8,7 +8,6 @@ interrupted run resumes where it stopped; files are written atomically by the wo
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from tqdm.auto import tqdm
 from benchmark.data.paths import dataset_folder
 from benchmark.data.registry import SPLITS, check_name, family_ref, get_family, register_family
 from benchmark.data.writer import (CorruptPart, DatasetWriter, GenerationConflict, part_events, part_path,  # noqa: F401
-                                   remove_temporary_files)
+                                   part_stat_entry, remove_temporary_files)
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,10 @@ def _make_generator(family: str):
 _WORKER_GENERATORS: dict[str, Any] = {}
 
 
-def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, int, float]:
-    """Worker: render one chunk into every domain and write the missing part files."""
+def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, dict[str, dict]]:
+    """Worker: render one chunk into every domain, write the missing part files and hash them here
+    (the parent's ``finalize`` would otherwise hash every part serially: about 16 s of the sfgd default
+    preset's 50 s on 2 workers, BENCHMARKS.md). Returns the parts' stat-cache entries."""
     import numpy as np
 
     gen = _WORKER_GENERATORS.get(job.family)
@@ -75,15 +76,16 @@ def _run_chunk(job: ChunkJob) -> tuple[ChunkJob, int, float]:
     writer = DatasetWriter(job.folder, spec, spec.source("generated"), {"version": job.version, "seed": job.seed})
     todo = [d for d in job.domains if not writer.part_path(d, job.split, job.chunk_index).exists()]
     if not todo:
-        return job, 0, 0.0
-    t0 = time.perf_counter()
+        return job, {}
     ids = np.arange(job.first_event, job.first_event + job.n_events, dtype=np.int64)
     out = gen.generate_chunk(job.split, job.chunk_index, ids, job.seed, domains=list(todo))
+    entries = {}
     for d in todo:
         if d not in out:
             raise RuntimeError(f"generator for {job.family!r} returned no data for domain {d!r}")
-        writer.write_part(d, job.split, job.chunk_index, out[d])
-    return job, len(ids), time.perf_counter() - t0
+        path = writer.write_part(d, job.split, job.chunk_index, out[d])
+        entries[path.relative_to(writer.folder).as_posix()] = part_stat_entry(path, len(out[d]["event_id"]))
+    return job, entries
 
 
 def plan_jobs(family: str, size: str, seed: int, folder: Path, shard=(0, 1),
@@ -163,10 +165,11 @@ def generate(family: str, size: str = "default", seed: int = 0, workers: int | N
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=sum(j.n_events for j in todo), unit="event", desc=f"generate {family}/{size}",
                disable=not progress or not todo)
+    known: dict[str, dict] = {}
     try:
         if workers == 1:
             for job in todo:
-                _, n, _ = _run_chunk(job)
+                known.update(_run_chunk(job)[1])
                 bar.update(job.n_events)
         else:
             import multiprocessing as mp
@@ -175,12 +178,13 @@ def generate(family: str, size: str = "default", seed: int = 0, workers: int | N
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
                 futures = [pool.submit(_run_chunk, j) for j in todo]
                 for fut in as_completed(futures):
-                    job, _, _ = fut.result()
+                    job, entries = fut.result()
+                    known.update(entries)
                     bar.update(job.n_events)
     finally:
         bar.close()
         if todo:  # files changed: the per-folder Arrow cache of the loader is stale
             import shutil
             shutil.rmtree(folder / ".hf_cache", ignore_errors=True)
-        writer.finalize(expected)
+        writer.finalize(expected, known_parts=known)
     return folder

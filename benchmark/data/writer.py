@@ -386,11 +386,15 @@ class DatasetWriter:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def finalize(self, expected_parts: list[Path] | None = None) -> dict[str, Any]:
+    def finalize(self, expected_parts: list[Path] | None = None,
+                 known_parts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """``known_parts``: :func:`part_stat_entry` of parts hashed where they were written (the
+        generation workers), used like the stat cache: only a part whose size and mtime still match."""
         with self._locked():
-            return self._finalize(expected_parts)
+            return self._finalize(expected_parts, known_parts)
 
-    def _finalize(self, expected_parts: list[Path] | None = None) -> dict[str, Any]:
+    def _finalize(self, expected_parts: list[Path] | None = None,
+                  known_parts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """Hash every part on disk, write provenance.json and README.md; return the provenance.
 
         ``complete`` is true when every expected part exists (shards of one run finish in any
@@ -405,16 +409,17 @@ class DatasetWriter:
             stat_cache = json.loads(cache_path.read_text())
         except (OSError, ValueError):
             stat_cache = {}
+        stat_cache.update(known_parts or {})
         files, new_cache = {}, {}
         for path in sorted(p for p in (self.folder / "data").glob("*/*.h5") if not is_temporary(p)):
             rel = path.relative_to(self.folder).as_posix()
             stat = path.stat()
             prev = stat_cache.get(rel)
             if prev and prev["bytes"] == stat.st_size and prev["mtime_ns"] == stat.st_mtime_ns:
-                files[rel] = prev["record"]  # unchanged since it was hashed
+                new_cache[rel] = prev  # unchanged since it was hashed
             else:
-                files[rel] = {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": part_events(path)}
-            new_cache[rel] = {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "record": files[rel]}
+                new_cache[rel] = part_stat_entry(path)
+            files[rel] = new_cache[rel]["record"]
         write_text_atomic(cache_path, json.dumps(new_cache, sort_keys=True) + "\n")
         missing = [] if expected_parts is None else [p.relative_to(self.folder).as_posix()
                                                      for p in expected_parts if not p.exists()]
@@ -442,6 +447,15 @@ class DatasetWriter:
         write_text_atomic(self.folder / "README.md", render_card(self.family, self.source, card_info, present,
                                                                  splits=complete_splits))
         return prov
+
+
+def part_stat_entry(path: Path, n_events: int | None = None) -> dict[str, Any]:
+    """A part's stat-cache entry: size and mtime (to notice a later change) and its provenance record
+    (sha256, bytes, events). ``n_events``, when the caller knows it, saves reopening the file."""
+    stat = path.stat()
+    n = part_events(path) if n_events is None else int(n_events)
+    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "record": {"sha256": sha256_file(path), "bytes": stat.st_size, "n_events": n}}
 
 
 class CorruptPart(RuntimeError):

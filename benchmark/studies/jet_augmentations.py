@@ -25,6 +25,7 @@ import numpy as np
 from tabulate import tabulate
 
 from benchmark.data.writer import save_figure, write_text_atomic
+from benchmark.training.hparams import SIZES
 
 #: the ablation's sets, in JetCLR's order (names are folder names and table rows)
 AUGMENTATION_SETS: dict[str, tuple[str, ...]] = {
@@ -63,6 +64,14 @@ def check_sets(sets) -> list[str]:
     return [s for s in AUGMENTATION_SETS if s in sets]
 
 
+def _with_names(block, names: list[str]) -> dict:
+    """An ``augment`` block with ``augmentations: names``; a block given per model size
+    (``{default: {...}, full: {...}}``) gets them at every size."""
+    if isinstance(block, dict) and "default" in block and set(block) <= set(SIZES):
+        return {size: {**(value or {}), "augmentations": names} for size, value in block.items()}
+    return {**(block or {}), "augmentations": names}
+
+
 def with_augmentations(spec, set_name: str, family: str = "jets"):
     """A copy of method ``spec`` whose ``augment.augmentations`` is the set ``set_name``.
 
@@ -75,10 +84,10 @@ def with_augmentations(spec, set_name: str, family: str = "jets"):
     names = list(AUGMENTATION_SETS[set_name])
     selected_augmentations(names)  # the same check the jets kind makes
     config = json.loads(json.dumps(spec.config))  # deep copy of YAML data
-    config["augment"] = {**(config.get("augment") or {}), "augmentations": names}
+    config["augment"] = _with_names(config.get("augment"), names)
     per = (config.get("per_family") or {}).get(family)
     if isinstance(per, dict) and "augment" in per:
-        per["augment"] = {**(per["augment"] or {}), "augmentations": names}
+        per["augment"] = _with_names(per["augment"], names)
     shown = ", ".join(names) or "none"
     return dataclasses.replace(spec, config=config, name=f"{spec.name}_aug_{set_name}",
                                description=f"{spec.description or spec.name} [jet augmentations: {shown}]")

@@ -6,7 +6,9 @@ study, arXiv:2502.07724, code radiradev/contrastive-neutrino ``no_lightning/voxe
     stem: strided sparse conv (kernel = stride)
     stage i: depth_i x Block(width_i); between stages LayerNorm + sparse conv kernel 2, stride 2
     Block(C): spatial-mixing conv (k^3) -> LayerNorm -> Linear(C, 4C) -> GELU -> GRN -> Linear(4C, C) -> + input
-    head: global max (or mean, or both concatenated) pooling per event -> h (B, out_dim)
+    head: global pooling per event -> h (B, out_dim): max, mean, attention, or several of max / mean /
+          attn / logcount concatenated ("mean+logcount"); on ND-LAr neither attention nor the site count
+          beat plain mean pooling (docs/learning_curves.md)
 
 As in the study's code (no LayerNorm after the stem, none after pooling, unlike the image ConvNeXt V2;
 no drop-path; GRN on for the contrastive encoder, off for its classifier/DANN: ``grn=False``).
@@ -45,6 +47,16 @@ from torch import nn
 __all__ = ["ConvNeXtConfig", "SparseConvNeXtEncoder", "PRESETS", "get_backend", "unpack_sparse_batch"]
 
 
+#: Parts of the global pooling. ``logcount`` = log(1 + number of active sites of the event after the last
+#: stage): a mean or max over sites cannot tell a 3 cm stub from a 3 m track of the same local look, and
+#: a linear head on top cannot count; the logarithmic degree scaler of PNA (Corso et al. 2020,
+#: arXiv:2004.05718) restores that information to mean aggregation in the same way.
+#: ``attn`` = attention pooling (Ilse et al. 2018, arXiv:1802.04712): a softmax over the event's sites of a
+#: learned score, so that a few telling sites (a shower's first centimetres, a Bragg peak) can dominate
+#: the embedding instead of being averaged away among hundreds of track sites.
+POOLING_PARTS = ("max", "mean", "attn", "logcount")
+
+
 @dataclass(frozen=True)
 class ConvNeXtConfig:
     """Hyper-parameters of the sparse encoder. ``PRESETS`` holds "default" (CPU) and "full" (the study's)."""
@@ -57,19 +69,31 @@ class ConvNeXtConfig:
     mlp_ratio: int = 4
     grn: bool = True                # study: GRN in the contrastive encoder, not in DANN
     depthwise: bool = False         # only the MinkowskiEngine backend supports True
-    pooling: str = "max"            # "max" (study), "mean", or "max+mean" (concatenated)
+    pooling: str = "max"            # "max" (study), "mean", or parts joined by "+": "max+mean", "mean+logcount"
     input_transform: str = "log1p"  # "log1p": sign(q) log(1 + |q|) on the charge; "none": raw
     ln_eps: float = 1e-6
 
     def __post_init__(self):
         if len(self.widths) != len(self.depths) or not self.widths:
             raise ValueError(f"widths {self.widths} and depths {self.depths} must be non-empty and equally long")
-        if self.pooling not in ("max", "mean", "max+mean"):
-            raise ValueError(f"pooling must be 'max', 'mean' or 'max+mean', got {self.pooling!r}")
+        parts = self.pooling.split("+")
+        if not parts or any(p not in POOLING_PARTS for p in parts) or len(set(parts)) != len(parts) \
+                or parts == ["logcount"]:
+            raise ValueError(f"pooling must be one or more of {POOLING_PARTS} joined by '+' (not logcount alone), "
+                             f"e.g. 'max', 'mean+logcount'; got {self.pooling!r}")
         if self.input_transform not in ("log1p", "none"):
             raise ValueError(f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}")
         if self.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for a centred submanifold conv, got {self.kernel_size}")
+
+    @property
+    def pooled_dim(self) -> int:
+        """Width of the pooled embedding: the last stage's width per max/mean part, 1 for logcount."""
+        return sum(1 if p == "logcount" else self.widths[-1] for p in self.pooling_parts)
+
+    @property
+    def pooling_parts(self) -> tuple[str, ...]:
+        return tuple(self.pooling.split("+"))
 
     @property
     def total_stride(self) -> int:
@@ -137,16 +161,47 @@ def _scatter_sum(values: torch.Tensor, index: torch.Tensor, n: int) -> torch.Ten
     return out.index_add_(0, index, values)
 
 
-def segment_pool(feats: torch.Tensor, index: torch.Tensor, n: int, mode: str) -> torch.Tensor:
-    """Per-event max / mean / both of (M, C) features; events with no sites get zeros."""
+def segment_softmax(scores: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    """Softmax of (M,) scores over the sites of each event (max-subtracted for stability)."""
+    top = scores.new_full((n,), -torch.inf).scatter_reduce(0, index, scores, reduce="amax", include_self=True)
+    e = torch.exp(scores - top.index_select(0, index).detach())
+    return e / _scatter_sum(e, index, n).index_select(0, index).clamp_min(1e-30)
+
+
+class AttentionPool(nn.Module):
+    """Attention-based pooling of Ilse et al. (2018), arXiv:1802.04712 eq. 8: score = w^T tanh(V h)."""
+
+    def __init__(self, dim: int, hidden: int | None = None):
+        super().__init__()
+        hidden = hidden or dim
+        self.score = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, feats: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+        a = segment_softmax(self.score(feats).squeeze(1), index, n)
+        return _scatter_sum(feats * a[:, None], index, n)
+
+
+def segment_pool(feats: torch.Tensor, index: torch.Tensor, n: int, mode: str,
+                 attention: AttentionPool | None = None) -> torch.Tensor:
+    """Per-event pooling of (M, C) site features; ``mode`` = parts of POOLING_PARTS joined by "+", concatenated
+    in that order (``attn`` needs the encoder's ``attention`` module). Events with no sites get zeros."""
+    counts = _scatter_sum(torch.ones_like(index, dtype=feats.dtype), index, n)
     parts = []
-    if "max" in mode:
-        out = feats.new_zeros((n, feats.shape[1]))
-        idx = index[:, None].expand_as(feats)
-        parts.append(out.scatter_reduce(0, idx, feats, reduce="amax", include_self=False))
-    if "mean" in mode:
-        counts = _scatter_sum(torch.ones_like(index, dtype=feats.dtype), index, n).clamp_min(1)
-        parts.append(_scatter_sum(feats, index, n) / counts[:, None])
+    for part in mode.split("+"):
+        if part == "attn":
+            if attention is None:
+                raise ValueError("pooling part 'attn' needs an AttentionPool module")
+            parts.append(attention(feats, index, n))
+        elif part == "max":
+            out = feats.new_zeros((n, feats.shape[1]))
+            idx = index[:, None].expand_as(feats)
+            parts.append(out.scatter_reduce(0, idx, feats, reduce="amax", include_self=False))
+        elif part == "mean":
+            parts.append(_scatter_sum(feats, index, n) / counts.clamp_min(1)[:, None])
+        elif part == "logcount":
+            parts.append(torch.log1p(counts)[:, None])
+        else:
+            raise ValueError(f"unknown pooling part {part!r}; choose from {POOLING_PARTS}")
     return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
@@ -213,7 +268,8 @@ class SparseConvNeXtEncoder(nn.Module):
                     "conv": b.down_conv(w[i - 1], width, 2, 2),
                 }))
             self.stages.append(nn.ModuleList(Block(b, width, cfg, indice_key=f"subm{i}") for _ in range(depth)))
-        self.out_dim = w[-1] * (2 if cfg.pooling == "max+mean" else 1)
+        self.attention = AttentionPool(w[-1]) if "attn" in cfg.pooling_parts else None
+        self.out_dim = cfg.pooled_dim
 
     def spatial_shape(self, coords: torch.Tensor) -> list[int]:
         """max+1 per axis, rounded up to a multiple of the total stride (and at least one output cell)."""
@@ -237,4 +293,4 @@ class SparseConvNeXtEncoder(nn.Module):
                 x = down["conv"](x)
             for block in blocks:
                 x = block(x, n)
-        return segment_pool(b.features(x), b.batch_index(x), n, self.cfg.pooling)
+        return segment_pool(b.features(x), b.batch_index(x), n, self.cfg.pooling, self.attention)
