@@ -42,7 +42,9 @@ Result files with a suffix (e.g. `loading_shard3.json`, `sparse_vs_dense_g192.js
 runs with the flags shown in their command; `--run` re-runs only the short defaults and leaves those.
 `generation_sfgd_worker_hashing.json` re-measures the sfgd pool after the generation workers started
 hashing their own parts (commit after 9771ee8): its sfgd rows replace those of `generation`, which were
-taken before (1.67x on 2 workers for the whole default preset, now 1.83x).
+taken before (1.67x on 2 workers for the whole default preset, now 1.83x). `generation_ndlar_full16` and
+`generation_jets_full16` time the first shard of `full` with 16 chunks instead of the 4 of `generation`
+(too few: the workers' start-up weighed on 4-chunk shards).
 `preset_costs` derives the table users plan with (events, disk, generation and training time of every
 preset) from `generation` and `encoders`; `baseline_grid` tabulates the finished grid runs.
 
