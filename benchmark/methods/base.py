@@ -51,13 +51,9 @@ class MethodSpec:
 
     def resolved_config(self, size: str) -> dict[str, Any]:
         """``{key: {default: a, full: b}}`` -> ``{key: a}`` at ``size`` (plain values pass through)."""
-        out = {}
-        for k, v in self.config.items():
-            if isinstance(v, dict) and set(v) >= {"default"} and set(v) <= {"default", "full"}:
-                out[k] = v.get(size, v["default"])
-            else:
-                out[k] = v
-        return out
+        from benchmark.training.hparams import resolve_sized
+
+        return {k: resolve_sized(v, size) for k, v in self.config.items()}
 
     def instantiate(self, context: RunContext) -> Method:
         """The method object for one run: its config resolved at ``context.model_size``."""

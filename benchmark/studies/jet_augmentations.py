@@ -25,7 +25,7 @@ import numpy as np
 from tabulate import tabulate
 
 from benchmark.data.writer import save_figure, write_text_atomic
-from benchmark.training.hparams import SIZES
+from benchmark.training.hparams import is_sized
 
 #: the ablation's sets, in JetCLR's order (names are folder names and table rows)
 AUGMENTATION_SETS: dict[str, tuple[str, ...]] = {
@@ -67,7 +67,7 @@ def check_sets(sets) -> list[str]:
 def _with_names(block, names: list[str]) -> dict:
     """An ``augment`` block with ``augmentations: names``; a block given per model size
     (``{default: {...}, full: {...}}``) gets them at every size."""
-    if isinstance(block, dict) and "default" in block and set(block) <= set(SIZES):
+    if is_sized(block):
         return {size: {**(value or {}), "augmentations": names} for size, value in block.items()}
     return {**(block or {}), "augmentations": names}
 

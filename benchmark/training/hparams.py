@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TRAINING", "SIZES", "resolve_sized", "training_defaults"]
+__all__ = ["TRAINING", "SIZES", "is_sized", "resolve_sized", "training_defaults"]
 
 SIZES = ("default", "full")
 
@@ -69,9 +69,14 @@ TRAINING: dict[str, dict[str, Any]] = {
 }
 
 
+def is_sized(value) -> bool:
+    """Whether ``value`` is given per model size: ``{default: a[, full: b]}``."""
+    return isinstance(value, dict) and "default" in value and set(value) <= set(SIZES)
+
+
 def resolve_sized(value, size: str):
     """``{default: a, full: b}`` -> the value at ``size`` (``default`` if ``size`` is missing); others as is."""
-    if isinstance(value, dict) and "default" in value and set(value) <= set(SIZES):
+    if is_sized(value):
         return value.get(size, value["default"])
     return value
 

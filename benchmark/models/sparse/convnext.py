@@ -185,7 +185,7 @@ def segment_pool(feats: torch.Tensor, index: torch.Tensor, n: int, mode: str,
                  attention: AttentionPool | None = None) -> torch.Tensor:
     """Per-event pooling of (M, C) site features; ``mode`` = parts of POOLING_PARTS joined by "+", concatenated
     in that order (``attn`` needs the encoder's ``attention`` module). Events with no sites get zeros."""
-    counts = _scatter_sum(torch.ones_like(index, dtype=feats.dtype), index, n)
+    counts = None  # sites per event, computed once if a part needs it
     parts = []
     for part in mode.split("+"):
         if part == "attn":
@@ -196,10 +196,11 @@ def segment_pool(feats: torch.Tensor, index: torch.Tensor, n: int, mode: str,
             out = feats.new_zeros((n, feats.shape[1]))
             idx = index[:, None].expand_as(feats)
             parts.append(out.scatter_reduce(0, idx, feats, reduce="amax", include_self=False))
-        elif part == "mean":
-            parts.append(_scatter_sum(feats, index, n) / counts.clamp_min(1)[:, None])
-        elif part == "logcount":
-            parts.append(torch.log1p(counts)[:, None])
+        elif part in ("mean", "logcount"):
+            if counts is None:
+                counts = _scatter_sum(torch.ones_like(index, dtype=feats.dtype), index, n)
+            parts.append(_scatter_sum(feats, index, n) / counts.clamp_min(1)[:, None] if part == "mean"
+                         else torch.log1p(counts)[:, None])
         else:
             raise ValueError(f"unknown pooling part {part!r}; choose from {POOLING_PARTS}")
     return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
