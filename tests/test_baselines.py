@@ -184,6 +184,8 @@ def test_config_and_protocol_errors(toy_cache, tmp_path):
                     assert m.cfg["batch_size"] == 128 and m.cfg["lr"] == 5e-5  # JetCLR's settings
                 if size == "full":
                     assert m.cfg["max_train_events"] is None and m.cfg["encoder_size"] == "full"
+                if name == "dann":  # full: the study's linear domain classifier; default: the MLP one
+                    assert m.cfg["domain_hidden"] == (0 if size == "full" else 256)
 
 
 DDP_SCRIPT = textwrap.dedent('''

@@ -263,6 +263,17 @@ def test_heads_and_gradient_reversal():
     out.sum().backward()
     torch.testing.assert_close(h.grad, -dom.fc.weight.sum(0).expand(5, 8))
     torch.testing.assert_close(out, dom.fc(h))
+    # the MLP discriminator: three layers, the same reversed gradient as its plain forward's
+    mlp = DomainHead(8, 2, coeff=0.5, hidden=16)
+    assert [type(m).__name__ for m in mlp.fc] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert mlp.fc[0].out_features == 16 and mlp.fc[-1].out_features == 2
+    x = h.detach().clone().requires_grad_(True)
+    mlp(x).sum().backward()
+    y = h.detach().clone().requires_grad_(True)
+    mlp.fc(y).sum().backward()
+    torch.testing.assert_close(x.grad, -0.5 * y.grad)
+    with pytest.raises(ValueError, match="hidden must be >= 0"):
+        DomainHead(8, 2, hidden=-1)
 
 
 def test_sparse_encoder_charge_input_transform():

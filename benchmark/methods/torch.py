@@ -267,7 +267,7 @@ class AugmentedClassifier(Classifier):
 class DANN(_EncoderHead):
     """Domain-adversarial training: label head on source, domain head behind gradient reversal."""
 
-    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False, "grl_schedule": "constant"}
+    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False, "grl_schedule": "constant", "domain_hidden": 0}
 
     def fit(self, data: MethodData) -> None:
         if not data.unlabelled:
@@ -278,7 +278,8 @@ class DANN(_EncoderHead):
         # study: the DANN encoder has no GRN (arXiv:2502.07724); the kind says what that means for its encoder
         encoder = self._encoder(**self.event_kind.dann_encoder_overrides(self.cfg))
         self.model = DANNAlgorithm(encoder, self.n_classes, self.cfg["grl_coeff"], self.cfg["domain_weight"],
-                                   self.cfg["grl_schedule"], kind=self.event_kind)
+                                   self.cfg["grl_schedule"], kind=self.event_kind,
+                                   domain_hidden=self.cfg["domain_hidden"])
         bs = int(self.cfg["batch_size"])
         streams = [self._stream("source", self._cap(data.train, "train"), bs),
                    self._stream("target", self._cap(target, "target"), bs)]

@@ -62,12 +62,26 @@ class GradientReversal(nn.Module):
 
 
 class DomainHead(nn.Module):
-    """Gradient reversal (study: coefficient 1.0) followed by Linear(in_dim, n_domains) (study: 2)."""
+    """Gradient reversal followed by the domain classifier.
 
-    def __init__(self, in_dim: int, n_domains: int = 2, coeff: float = 1.0):
+    ``hidden=0``: the study's Linear(in_dim, n_domains) (arXiv:2502.07724, coefficient 1.0). ``hidden>0``:
+    a three-layer MLP discriminator, Linear -> ReLU -> Linear -> ReLU -> Linear, as in the image experiments of
+    Ganin et al. 2016 (arXiv:1505.07818: domain classifiers with fully connected hidden layers) and DomainBed's DANN
+    (arXiv:2007.01434: MLP of width 256, depth 3). A linear discriminator on unnormalised pooled features
+    can be beaten by scaling the features along its weight vector. The domain loss then diverges,
+    and the label head never learns (measured on SFGD at the default size: see baselines/dann/README.md).
+    """
+
+    def __init__(self, in_dim: int, n_domains: int = 2, coeff: float = 1.0, hidden: int = 0):
         super().__init__()
+        if hidden < 0:
+            raise ValueError(f"hidden must be >= 0 (0: a linear domain classifier), got {hidden}")
         self.grl = GradientReversal(coeff)
-        self.fc = nn.Linear(in_dim, n_domains)
+        if hidden:
+            self.fc = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, n_domains))
+        else:
+            self.fc = nn.Linear(in_dim, n_domains)
 
     def forward(self, h):
         return self.fc(self.grl(h))

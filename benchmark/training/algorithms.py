@@ -109,14 +109,14 @@ class DANNAlgorithm(Algorithm):
     """Label loss on labelled source + domain loss (through gradient reversal) on source and target."""
 
     def __init__(self, encoder: nn.Module, n_classes: int, grl_coeff: float = 1.0, domain_weight: float = 1.0,
-                 grl_schedule: str = "constant", *, kind: EventKind):
+                 grl_schedule: str = "constant", *, kind: EventKind, domain_hidden: int = 0):
         super().__init__()
         self.kind = kind
         if grl_schedule not in ("constant", "ganin"):
             raise MethodConfigError(f"grl_schedule must be 'constant' or 'ganin', got {grl_schedule!r}")
         self.encoder = encoder
         self.head = LinearHead(encoder.out_dim, n_classes)
-        self.domain = DomainHead(encoder.out_dim, 2, coeff=grl_coeff)
+        self.domain = DomainHead(encoder.out_dim, 2, coeff=grl_coeff, hidden=int(domain_hidden))
         self.domain_weight = float(domain_weight)
         self.grl_coeff, self.grl_schedule = float(grl_coeff), grl_schedule
 
