@@ -309,3 +309,23 @@ def test_preset_costs_derive_from_the_measured_files(tmp_path):
     assert c["training h per seed"] == pytest.approx(c["epochs"] * shape_f["events"]["train"] / 100.0 / 3600, rel=1e-2)
     assert train[("sfgd", "full", "simclr")]["events per sample (views)"] == 2
     assert train[("ndlar", "default", "classifier")]["basis"] == "encoder size not measured"
+
+
+def test_grid_run_time_counts_a_shared_fit_once(tmp_path):
+    """Two protocols scored from one fit record its time twice; the grid's run time counts it once."""
+    from benchmarks.run_baseline_grid import _run_time_rows
+
+    def done(baseline, protocol, seed, fit_s, score_s, shared):
+        path = tmp_path / baseline / "sfgd" / protocol / f"seed{seed}" / "done.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"fit_time_s": fit_s, "score_time_s": score_s, "wall_time_s": fit_s + score_s,
+                                    "fit_shared_with": shared}))
+
+    for seed in (0, 1):
+        done("simclr", "robustness", seed, 3000.0, 300.0, ["linear_probe"])
+        done("simclr", "linear_probe", seed, 3000.0, 600.0, ["robustness"])
+        done("simclr", "domain_shift_xtalk_000", seed, 1800.0, 0.0, [])   # its own fit
+    rows = {(r[0], r[1]): r for r in _run_time_rows(tmp_path)}
+    # per seed: 3000 (shared fit) + 300 + 600 + 1800 = 5700 s; two seeds, four fits
+    assert rows[("simclr", "sfgd")] == ["simclr", "sfgd", 2, 4, round(11400 / 3600, 3)]
+    assert rows[("all", "")][3:] == [4, round(11400 / 3600, 2)]
