@@ -46,7 +46,9 @@ def _headline_rows(out: Path, name: str, family: str) -> list[list]:
     for result in sorted((out / name / family).glob("*/result.json")):
         r = json.loads(result.read_text())
         summ = r["aggregate"]["summary"]
-        fmt = lambda k: f"{summ[k]['mean']:.3f} ± {summ[k]['std']:.3f}"  # noqa: E731
+        # one seed has no spread (std None): the mean alone, the seeds column says why
+        fmt = lambda k: (f"{summ[k]['mean']:.3f}" if summ[k]["std"] is None  # noqa: E731
+                         else f"{summ[k]['mean']:.3f} ± {summ[k]['std']:.3f}")
         rows.append([name, family, result.parent.name, r["per_seed"][0]["summary"]["metric"], len(r["seeds"]),
                      fmt("nominal"), fmt("mean_shifted"), fmt("worst"), fmt("drop"),
                      round(r.get("wall_time_s", 0.0), 1)])
