@@ -47,10 +47,9 @@ taken before (1.67x on 2 workers for the whole default preset, now 1.83x). `gene
 (too few: the workers' start-up weighed on 4-chunk shards).
 `preset_costs` derives the table users plan with (events, disk, generation and training time of every
 preset) from `generation` and `encoders`; `baseline_grid` tabulates the finished grid runs.
-`encoders` times the `full` encoders too (116 M parameters sparse, 24 M jets): one CPU thread trains
-them at 2.1 (ND-LAr, at batch 336: 672 ran out of this machine's 23.5 GiB), 39 (SFGD) and 8.3 (jets)
-events/s, so the preset table's `--size full` training rows run from 98 h per seed on one thread
-(SFGD classifier) to 40,500 h (jets SimCLR, 500 epochs), extrapolated: `--size full` is for GPUs.
+`encoders` times the `full` encoders too (the study's and JetCLR's sizes; a batch that does not fit in
+memory is re-measured at half size, as its notes say); the `--size full` rows of `preset_costs` are
+extrapolated from those CPU rates, one thread: read them as the reason `--size full` is for GPUs.
 
 Not covered here (each needs the flag shown, and more time or memory than the development machine had):
 GPU throughput (`python -m benchmarks.encoders --device cuda`, see "GPU checks" below); the dense

@@ -55,7 +55,7 @@ def _headline_rows(out: Path, name: str, family: str) -> list[list]:
     return rows
 
 
-def _run_time_rows(out: Path) -> list[list]:
+def _run_time_rows(out: Path, order: dict[tuple[str, str], int]) -> list[list]:
     """Run time per (baseline, family) with each fit counted once: protocols that share a fit (the
     done.json's ``fit_shared_with``) each record its time in their ``wall_time_s``, so summing those
     would count it twice."""
@@ -72,7 +72,8 @@ def _run_time_rows(out: Path) -> list[list]:
             fits.add(fit)
             cell["fits"] += 1
             cell["s"] += d.get("fit_time_s", 0.0)
-    rows = [[b, f, len(c["seeds"]), c["fits"], round(c["s"] / 3600, 3)] for (b, f), c in cells.items()]
+    rows = [[b, f, len(c["seeds"]), c["fits"], round(c["s"] / 3600, 3)]
+            for (b, f), c in sorted(cells.items(), key=lambda kv: order.get(kv[0], len(order)))]
     return rows + [["all", "", "", sum(c["fits"] for c in cells.values()),
                     round(sum(c["s"] for c in cells.values()) / 3600, 2)]]
 
@@ -135,13 +136,12 @@ def main(argv=None) -> int:
          "train+eval s (sum over seeds)"], rows,
         note="Each row is one result file under runs/grid/<baseline>/<family>/<protocol>/; the time is the sum "
              "of the per-seed wall times recorded in its done.json files, one thread per run (the grid "
-             "runs --jobs processes side by side). domain_shift rows: 'mean shifted' and 'worst' are the "
+             "runs --jobs processes side by side): a fit that two protocols share is in both rows (the next table "
+             "counts it once). domain_shift rows: 'mean shifted' and 'worst' are the "
              "target domain. linear_probe rows score a logistic regression on frozen embeddings.")
-    times = _run_time_rows(out)
-    times[:-1] = sorted(times[:-1], key=lambda row: order.get((row[0], row[1]), len(order)))
     result.table(
         "Run time of the grid's finished seeds (each fit counted once)",
-        ["baseline", "family", "seeds", "fits", "run time h"], times,
+        ["baseline", "family", "seeds", "fits", "run time h"], _run_time_rows(out, order),
         note="Fit time of every (seed, fit) once, plus the scoring time of each protocol, from the done.json "
              "files, one thread per run. Not included: process start-up and reading the data (16 s of the "
              "1194 s process wall time of a SimCLR seed on ND-LAr, both protocols).")

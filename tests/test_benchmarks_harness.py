@@ -325,7 +325,7 @@ def test_grid_run_time_counts_a_shared_fit_once(tmp_path):
         done("simclr", "robustness", seed, 3000.0, 300.0, ["linear_probe"])
         done("simclr", "linear_probe", seed, 3000.0, 600.0, ["robustness"])
         done("simclr", "domain_shift_xtalk_000", seed, 1800.0, 0.0, [])   # its own fit
-    rows = {(r[0], r[1]): r for r in _run_time_rows(tmp_path)}
+    rows = {(r[0], r[1]): r for r in _run_time_rows(tmp_path, {})}
     # per seed: 3000 (shared fit) + 300 + 600 + 1800 = 5700 s; two seeds, four fits
     assert rows[("simclr", "sfgd")] == ["simclr", "sfgd", 2, 4, round(11400 / 3600, 3)]
     assert rows[("all", "")][3:] == [4, round(11400 / 3600, 2)]
