@@ -136,7 +136,8 @@ def cmd_study(args) -> int:
 def cmd_release(args) -> int:
     from benchmark.data.release import make_release
 
-    path = make_release(args.family, size=args.size, out=args.out, cache_dir=args.cache_dir, base_url=args.base_url)
+    path = make_release(args.family, size=args.size, out=args.out, cache_dir=args.cache_dir, base_url=args.base_url,
+                        link=args.link)
     manifest = json.loads(path.read_text())
     total = sum(f["bytes"] for f in manifest["files"])
     print(f"{args.family}/{args.size}: release of {len(manifest['files'])} files ({total / 1e6:.1f} MB) in "
@@ -270,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--size", default="default")
     sp.add_argument("--out", help="release folder (new or empty; default simshift-<family>-<size>)")
     sp.add_argument("--base-url", help="where the release will be served from (recorded in the manifest)")
+    sp.add_argument("--link", action="store_true",
+                    help="hard-link the data files instead of copying them (--out on the cache's file system)")
     cache(sp)
 
     sp = add("fetch", cmd_fetch, "download (or ingest) a published source and convert it")

@@ -158,6 +158,19 @@ def test_release_refuses_incomplete_or_mixed_data(tmp_path):
         make_release("toy", cache_dir=tmp_path / "p", out=tmp_path / "r3")
 
 
+def test_linked_release_is_the_copied_release(tmp_path):
+    """``--link`` (how the 39 GB ND-LAr full release is made) gives the copy's manifest, with the data
+    files hard links to the cache's; the card and provenance are still copies."""
+    folder = generate("toy", cache_dir=tmp_path / "g", workers=1, progress=False)
+    copied = json.loads(make_release("toy", cache_dir=tmp_path / "g", out=tmp_path / "copy").read_text())
+    linked = json.loads(make_release("toy", cache_dir=tmp_path / "g", out=tmp_path / "link", link=True).read_text())
+    assert linked["files"] == copied["files"]
+    parts = [f["path"] for f in linked["files"] if f["path"].startswith("data/")]
+    assert parts and all(os.path.samefile(tmp_path / "link" / rel, folder / rel) for rel in parts)
+    assert not any(os.path.samefile(tmp_path / "copy" / rel, folder / rel) for rel in parts)
+    assert not os.path.samefile(tmp_path / "link" / "provenance.json", folder / "provenance.json")
+
+
 def test_fetch_refuses_a_folder_of_another_identity(released, tmp_path):
     generated, manifest, base, www = released
     generate("toy", seed=1, cache_dir=tmp_path / "other", workers=1, progress=False)
@@ -200,3 +213,34 @@ def test_generator_matches_the_shipped_release(family, tmp_path):
     for rel, path in made.items():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == standard[rel], \
             f"{rel} differs from the standard release: the generator changed without a version bump"
+
+
+SHIPPED_FULL = sorted(p.name.split("-")[0] for p in (Path(__file__).resolve().parents[1] / "benchmark" / "releases")
+                      .glob("*-full.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", SHIPPED_FULL)
+def test_generator_matches_the_shipped_full_release(family, tmp_path):
+    """The last chunk of the full preset's nominal training split (events the default preset never makes),
+    generated here, is byte-identical to the shipped manifest of the full release."""
+    from benchmark.data.registry import get_family
+
+    manifest = shipped_manifest(family, "full")
+    gen = get_family(family).source("generated").make_generator()
+    assert manifest["info"]["version"] == gen.version, (
+        f"the shipped {family} full release is of generator version {manifest['info']['version']}, the generator "
+        f"is {gen.version}: regenerate it (python -m benchmark generate {family} --size full; "
+        f"python -m benchmark release {family} --size full --link)")
+    n_chunks = len(gen.chunks("full", "train"))
+    assert n_chunks > len(gen.chunks("default", "train"))
+    folder = generate(family, size="full", cache_dir=tmp_path, workers=1, progress=False, splits=["train"],
+                      domains=["nominal"], shard=(n_chunks - 1, n_chunks))
+    made = sorted((folder / "data").glob("*/*.h5"))
+    rel = f"data/nominal/train-{n_chunks - 1:05d}.h5"
+    assert [p.relative_to(folder).as_posix() for p in made] == [rel]
+    import hashlib
+
+    standard = {f["path"]: f["sha256"] for f in manifest["files"]}
+    assert hashlib.sha256(made[0].read_bytes()).hexdigest() == standard[rel], \
+        f"{rel} differs from the standard full release: the generator changed without a version bump"

@@ -62,11 +62,16 @@ def release_files(folder: Path) -> list[str]:
 
 
 def make_release(family: str, size: str = "default", out: str | os.PathLike | None = None,
-                 cache_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Path:
+                 cache_dir: str | os.PathLike | None = None, base_url: str | None = None,
+                 link: bool = False) -> Path:
     """Write the release of the materialised ``family/generated/size`` into ``out``; return the manifest path.
 
     Refuses a dataset that is incomplete, whose files do not match their recorded sha256, or that holds
-    files not recorded in its provenance (a mixed folder).
+    files not recorded in its provenance (a mixed folder). ``link=True`` hard-links the data files instead
+    of copying them (``out`` on the cache's file system), so releasing the 39 GB of ND-LAr's ``full`` needs
+    no second 39 GB. That is safe because SimShift never rewrites a data file in place: a regenerated part
+    is a new file renamed over the old name (:func:`benchmark.data.writer.atomic_path`), which leaves the
+    release's link pointing at the released bytes.
     """
     folder = dataset_folder(family, "generated", size, cache_dir)
     if not (folder / PROVENANCE).exists():
@@ -90,8 +95,16 @@ def make_release(family: str, size: str = "default", out: str | os.PathLike | No
     files = []
     for rel in release_files(folder):
         dst = out / rel
-        with atomic_path(dst, suffix=Path(rel).suffix) as tmp:
-            shutil.copyfile(folder / rel, tmp)
+        if link and rel.startswith("data/"):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(folder / rel, dst)   # creating a link is atomic: no half-written file
+            except OSError as err:
+                raise ReleaseError(f"cannot hard-link {folder / rel} into {out} ({err}): --link needs --out on the "
+                                   f"same file system as the dataset cache; omit --link to copy") from err
+        else:
+            with atomic_path(dst, suffix=Path(rel).suffix) as tmp:
+                shutil.copyfile(folder / rel, tmp)
         files.append({"path": rel, "bytes": dst.stat().st_size, "sha256": sha256_file(dst)})
     manifest = {
         "format": FORMAT, "family": family, "source": "generated",
