@@ -142,6 +142,10 @@ def plot(out_png: Path) -> None:
     fig.savefig(out_png, dpi=110)
 
 
+def _commands(block: dict) -> list[str]:
+    return block.get("commands") or [block["command"]]
+
+
 def write_docs() -> None:
     """docs/learning_curves.md and .png from docs/learning_curves.json."""
     store = json.loads((DOCS / "learning_curves.json").read_text())
@@ -154,8 +158,9 @@ def write_docs() -> None:
           "Keys with a '/' are measured variants of the recipe (their `config` is in `learning_curves.json`).\n\n")
     for key, block in store.items():
         md += markdown(block["rows"]).replace("### Learning curve: ", f"### Learning curve ({key}): ", 1) \
-            + (f"\n{block['note']}.\n" if block.get("note") else "") \
-            + f"\nCommand: `{block['command']}` ({block['threads']} thread).\n\n"
+            + (f"\n{block['note'].rstrip('.')}.\n" if block.get("note") else "") \
+            + "\nCommand" + "s" * (len(_commands(block)) > 1) + ": " \
+            + "; ".join(f"`{c}`" for c in _commands(block)) + f" ({block['threads']} thread).\n\n"
     (DOCS / "learning_curves.md").write_text(md)
     plot(DOCS / "learning_curves.png")
 
@@ -198,7 +203,11 @@ def main(argv=None) -> int:
             # merge: a point measured again replaces the old one, other points of the key stay
             new = {(r["n_train"], r["seed"]) for r in rows}
             kept = [r for r in store.get(key, {}).get("rows", []) if (r["n_train"], r["seed"]) not in new]
-            store[key] = {"command": command, "data_size": args.data_size, "model_size": args.model_size,
+            prev = store.get(key, {})   # its note and the commands of the points measured before stay
+            commands = prev.get("commands") or ([prev["command"]] if "command" in prev else [])
+            prev.pop("command", None)
+            store[key] = {**prev, "commands": commands + [command] * (command not in commands),
+                          "data_size": args.data_size, "model_size": args.model_size,
                           "threads": args.threads, "rows": sorted(kept + rows, key=lambda r: (r["n_train"], r["seed"]))}
             json_path.write_text(json.dumps(store, indent=1, default=str))
     write_docs()
