@@ -279,3 +279,72 @@ def test_learning_rate_schedule_warmup_then_cosine():
     assert LoopConfig(epochs=1, lr=0.5).lr_at(50, 100) == 0.5                    # the study's constant Adam lr
     with pytest.raises(ValueError, match="optimizer"):
         LoopConfig(epochs=1, optimizer="sgd")
+
+
+def test_weight_average_is_what_is_selected_and_resumes(tmp_path):
+    """``ema``: the kept model is the moving average of the weights after every step (recomputed here
+    by hand), ``select()`` scores the averaged weights, and a run interrupted after epoch 1 and resumed
+    ends with the same averaged weights as an uninterrupted run."""
+    import torch.nn.functional as F
+    from benchmark.training.loop import Algorithm, LoopConfig, Stream, fit
+
+    class Linear(Algorithm):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.head = torch.nn.Linear(3, 2)
+
+        def update(self, batch):
+            b = batch["source"]
+            return {"loss": F.cross_entropy(self.head(b["x"]), b["y"])}
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(24, 3, generator=g), torch.arange(24) % 2
+    make_batch = lambda idx: {"x": x[torch.as_tensor(idx)], "y": y[torch.as_tensor(idx)]}  # noqa: E731
+    decay = 0.9
+
+    # by hand: the raw weights after every optimiser step, averaged with the ramped decay
+    alg, trace = Linear(), []
+
+    scored = []
+
+    def select():   # the weights select() sees
+        scored.append(alg.head.weight.detach().clone())
+        return -len(scored)  # epoch 1 is the best: the kept model is epoch 1's average
+
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    hook = register_optimizer_step_post_hook(
+        lambda *_: trace.append({n: p.detach().clone() for n, p in alg.state_dict().items()}))
+    try:
+        fit(alg, [Stream("source", 24, make_batch, 8)], LoopConfig(epochs=2, lr=0.1, ema=decay), seed=3,
+            select=select, progress=False)
+    finally:
+        hook.remove()
+    avg = {n: v.clone() for n, v in Linear().state_dict().items()}
+    per_epoch = []
+    for i, w in enumerate(trace, start=1):
+        d = min(decay, (1 + i) / (10 + i))
+        avg = {n: d * avg[n] + (1 - d) * w[n] for n in avg}
+        if i % 3 == 0:
+            per_epoch.append(avg["head.weight"].clone())
+    assert len(trace) == 6 and len(scored) == 2
+    for got, want in zip(scored, per_epoch):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert not torch.allclose(scored[1], trace[-1]["head.weight"])        # the average, not the raw weights
+    assert torch.allclose(alg.head.weight, per_epoch[0], atol=1e-6)       # the selected epoch's average is kept
+
+    # resume: two epochs in one go == one epoch, stop, and a second call resuming from the checkpoint
+    ref = Linear()
+    fit(ref, [Stream("source", 24, make_batch, 8)], LoopConfig(epochs=2, lr=0.1, ema=decay), seed=3, progress=False)
+    ckpt = tmp_path / "c.pt"
+    first = Linear()
+    fit(first, [Stream("source", 24, make_batch, 8)], LoopConfig(epochs=1, lr=0.1, ema=decay), seed=3,
+        checkpoint=ckpt, progress=False)
+    again = Linear()
+    res = fit(again, [Stream("source", 24, make_batch, 8)], LoopConfig(epochs=2, lr=0.1, ema=decay), seed=3,
+              checkpoint=ckpt, progress=False)
+    assert res.start_epoch == 1
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(again.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(ValueError, match="ema"):
+        LoopConfig(epochs=1, ema=1.0)

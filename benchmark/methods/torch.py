@@ -66,7 +66,11 @@ COMMON = {
     "backend": "spconv", "max_train_events": None, "eval_batch_size": 256, "patience": None,
     "optimizer": "adam", "schedule": "constant", "warmup": 0.0, "grad_clip": None,
     "max_constituents": JETCLR_CONSTITUENTS, "augment": {}, "threads": None, "encoder": {}, "per_family": {},
+    "ema": None,   # decay per step of a moving average of the weights (LoopConfig.ema); None: off
 }
+#: keys added after checkpoints were written: at this (off) value they stay out of the checkpoint
+#: fingerprint, so those checkpoints still resume
+LATER_KEYS_OFF = {"ema": None}
 #: keys that may change between a run and its resumption (they do not change what a checkpoint means;
 #: a changed ``epochs`` continues on the learning-rate schedule of the new total, from the saved epoch)
 RESUMABLE_KEYS = {"epochs", "finetune_epochs", "patience", "eval_batch_size", "threads"}
@@ -178,14 +182,15 @@ class TorchMethod(Method):
         c = self.cfg
         kw = dict(epochs=epochs, lr=float(lr), weight_decay=float(c["weight_decay"]), patience=c["patience"],
                   min_batch=min_batch, optimizer=c["optimizer"], schedule=c["schedule"], warmup=float(c["warmup"]),
-                  grad_clip=c["grad_clip"])
+                  grad_clip=c["grad_clip"], ema=c.get("ema"))
         kw.update(overrides)
         return LoopConfig(**kw)
 
     def _fingerprint(self, stage: str) -> str:
         # not the protocol: one fit serves every protocol with the same entitlement; what the fit saw
         # (a target sample or not) is part of it
-        keep = {k: v for k, v in self.cfg.items() if k not in RESUMABLE_KEYS}
+        keep = {k: v for k, v in self.cfg.items() if k not in RESUMABLE_KEYS
+                and not (k in LATER_KEYS_OFF and v == LATER_KEYS_OFF[k])}
         return json.dumps({"method": type(self).__name__, "stage": stage, "family": self.context.family.name,
                            "adapt": getattr(self, "_adapt", False), "config": keep}, sort_keys=True, default=str)
 

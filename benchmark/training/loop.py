@@ -14,7 +14,9 @@ An :class:`Algorithm` is an ``nn.Module`` whose ``update(batch)`` returns a dict
   2019, arXiv:1711.05101; no decay on biases and normalisation parameters) or Adam, a learning rate
   set every step from the global step (linear warm-up, then cosine decay, Loshchilov and Hutter 2017,
   arXiv:1608.03983; stateless, so a resumed run follows the same schedule), optional gradient
-  clipping; ``algorithm.progress`` (0 -> 1 over training) is set before every update for algorithms
+  clipping, optional weight averaging (``ema``: an exponential moving average of the weights, Polyak
+  and Juditsky 1992, as timm's ``ModelEmaV2``; selection, early stopping and the final model then use the
+  averaged weights); ``algorithm.progress`` (0 -> 1 over training) is set before every update for algorithms
   with schedules of their own (DANN's gradient-reversal ramp); device handling (``cpu`` / ``cuda``);
 * a tqdm bar per epoch with the running loss and events/s;
 * a checkpoint after every epoch (atomic ``torch.save``: model, optimizer, epoch, best model so far,
@@ -102,6 +104,7 @@ class LoopConfig:
     schedule: str = "constant"    # "constant" or "cosine" (after the warm-up)
     warmup: float = 0.0           # fraction of all steps with a linear warm-up (0 = none)
     min_lr_ratio: float = 0.0     # cosine ends at lr * min_lr_ratio
+    ema: float | None = None      # decay per step of the weights' moving average (None: off; e.g. 0.999)
 
     def __post_init__(self):
         if int(self.epochs) < 1:
@@ -114,6 +117,8 @@ class LoopConfig:
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if not 0.0 <= self.warmup < 1.0:
             raise ValueError(f"warmup is a fraction of the training steps in [0, 1), got {self.warmup}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"ema is the moving average's decay per step in (0, 1) (or None: off), got {self.ema}")
 
     def lr_at(self, step: int, total: int) -> float:
         """Learning rate of global step ``step`` (0-based) of ``total``: linear warm-up, then constant/cosine."""
@@ -214,6 +219,34 @@ def save_atomic(obj, path: Path) -> None:
             tmp.unlink()
 
 
+class WeightAverage:
+    """Exponential moving average of an algorithm's floating-point state (weights and buffers).
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (timm's ``ModelEmaV2``
+    warm-up, from TensorFlow's ``ExponentialMovingAverage(num_updates=...)``), so the first steps' random
+    weights are forgotten quickly; integer buffers are copied.
+    """
+
+    def __init__(self, module: nn.Module, decay: float, state: dict | None = None):
+        self.decay = decay
+        self.updates = 0 if state is None else int(state["updates"])
+        src = module.state_dict() if state is None else state["average"]
+        self.average = {k: v.detach().clone().to(module.state_dict()[k].device) for k, v in src.items()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in module.state_dict().items():
+            if v.is_floating_point():
+                self.average[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.average[k].copy_(v)
+
+    def state(self) -> dict:
+        return {"updates": self.updates, "average": {k: v.detach().cpu() for k, v in self.average.items()}}
+
+
 def _rng_state() -> dict:
     """Global RNG states in a form ``torch.load(weights_only=True)`` accepts (tensors, ints, tuples)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -285,6 +318,7 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
 
     result = LoopResult(start_epoch=0, epochs_done=0)
     best_state = None
+    average = None
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -295,6 +329,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
                 f"delete it (or the whole seed folder) to start afresh, or rerun with the original settings")
         algorithm.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if cfg.ema is not None:
+            average = WeightAverage(algorithm, cfg.ema, state.get("ema"))
         _set_rng_state(state["rng"])
         result.start_epoch = result.epochs_done = int(state["epoch"])
         result.history = list(state["history"])
@@ -303,6 +339,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
             best_state = state["best"]["model"]
             result.best_epoch, result.best_score = state["best"]["epoch"], state["best"]["score"]
     since_best = 0 if result.best_epoch is None else result.epochs_done - result.best_epoch
+    if cfg.ema is not None and average is None:
+        average = WeightAverage(algorithm, cfg.ema)
 
     for epoch in range(result.epochs_done, int(cfg.epochs)):
         if result.stopped_early:
@@ -333,6 +371,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
+            if average is not None:
+                average.update(algorithm)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             n_events += sum(len(ix) for ix in step.values())
@@ -344,6 +384,9 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
                   "events_per_s": n_events * world / max(time.perf_counter() - t0, 1e-9)}
         if select is not None:
             model.eval()
+            if average is not None:   # score the averaged weights, then train on from the raw ones
+                raw = {k: v.detach().clone() for k, v in algorithm.state_dict().items()}
+                algorithm.load_state_dict(average.average)
             score = float(select())
             record["select"] = score
             if result.best_score is None or (score > result.best_score) or not math.isfinite(result.best_score):
@@ -351,6 +394,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in algorithm.state_dict().items()})
             else:
                 since_best += 1
+            if average is not None:
+                algorithm.load_state_dict(raw)
             if cfg.patience is not None and since_best >= cfg.patience:
                 result.stopped_early = True
         result.history.append(record)
@@ -364,11 +409,13 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
                              "best": None if best_state is None else {"model": best_state, "epoch": result.best_epoch,
                                                                       "score": result.best_score},
                              "history": result.history, "stopped_early": result.stopped_early,
-                             "rng": _rng_state()}, ckpt_path)
+                             "rng": _rng_state(), "ema": None if average is None else average.state()}, ckpt_path)
             if distributed:
                 dist.barrier()
     if best_state is not None:
         algorithm.load_state_dict(best_state)
+    elif average is not None:   # no model selection: the averaged weights are the model
+        algorithm.load_state_dict(average.average)
     model.eval()
     return result
 
