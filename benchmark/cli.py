@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("generate", cmd_generate, "materialise a family with its built-in simulator (resumable)")
     sp.add_argument("family")
-    sp.add_argument("--size", default="default", help="size preset: default (minutes on a laptop) or full")
+    sp.add_argument("--size", default="default", help="size preset: default (minutes on a laptop), large (more training events) or full (the study)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     sp.add_argument("--shard", default=None, help="i/N: generate only chunks k with k %% N == i")
@@ -295,10 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one or more of robustness, domain_shift, linear_probe (default: all the method supports; "
                          "protocols with the same entitlement share one fit per seed)")
     sp.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2)")
-    sp.add_argument("--size", default="default", help="data size preset (generator preset): default or full")
+    sp.add_argument("--size", default="default",
+                    help="data size preset (generator preset): default, large (more events) or full")
     sp.add_argument("--model-size", default=None,
                     help="preset of the method's own settings (encoder width, recipe): default or full "
-                         "(default: the same as --size)")
+                         "(default: the same as --size, or default for a data-only preset such as large)")
     sp.add_argument("--max-train-events", type=int, default=None,
                     help="train on at most this many source events (learning curves; default: the method's config)")
     sp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")

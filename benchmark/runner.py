@@ -41,6 +41,7 @@ from benchmark.evaluation import save_predictions
 from benchmark.methods.base import MethodSpec, RunContext, load_method_spec
 from benchmark.protocols import get_protocol
 from benchmark.tasks import Task, get_task
+from benchmark.training.hparams import model_size_for
 
 DEFAULT_SEEDS = (0, 1, 2)
 CODE_URL = "https://github.com/simshift/simshift"
@@ -323,7 +324,7 @@ def run_method(method: str | Path | MethodSpec, family: str | None = None, proto
     protocols = [check_name(f"protocol of method {spec.name!r}", p, spec.protocols)
                  for p in (protocols or spec.protocols)]
     seeds = list(seeds or DEFAULT_SEEDS)
-    model_size = model_size or size
+    model_size = model_size or model_size_for(size)
     fam = get_family(family)
     src_name = fam.source(source).name
     rules = [get_protocol(p) for p in protocols]

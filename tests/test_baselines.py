@@ -267,6 +267,9 @@ def test_training_defaults_one_table_resolved_at_the_model_size(tmp_path):
     m = Classifier(cfg, RunContext(family=fam, protocol="robustness", seed=0, workdir=tmp_path, max_train_events=123))
     assert m.cfg["lr"] == 0.003 and m.cfg["batch_size"] == 7 and m.cfg["max_train_events"] == 123
     assert training_defaults("jets", "full")["lr"] == 5e-5   # JetCLR's
+    # a data-only preset (large: more events) runs the default model unless told otherwise
+    large = RunContext(family=fam, protocol="robustness", seed=0, size="large", workdir=tmp_path)
+    assert large.model_size == "default" and Classifier({}, large).cfg["encoder_size"] == "default"
 
 
 def test_learning_rate_schedule_warmup_then_cosine():

@@ -22,7 +22,7 @@ SEEDS = [0, 1, 2]
 def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: bool = True,
               version: str | None = None, evaluator: str | None = None, protocol: str = "robustness",
               rejection: float | None = None, source_domain: str = "nominal", scan: float | None = None,
-              **method) -> Path:
+              size: str = "default", **method) -> Path:
     """A stored result with given accuracies (seed k adds 0.01 k; ``scan_2`` gets ``scan``, by default the
     ``shifted`` value), written like ``submit`` stores it."""
     source = get_family(FAMILY_NAME).source()
@@ -45,7 +45,7 @@ def synthetic(board: Path, name: str, nominal: float, shifted: float, standard: 
         method={"name": name, "description": "desc", "code_url": "https://example.org/" + name.replace(" ", "-"),
                 "framework": "torch", "n_parameters": 10, "standard": standard, **method},
         dataset={"family": FAMILY_NAME, "source": "generated", "version": version or source.make_generator.version,
-                 "size": "default", "test_sha256": {d: f"{i}" * 64 for i, d in enumerate(acc)}},
+                 "size": size, "test_sha256": {d: f"{i}" * 64 for i, d in enumerate(acc)}},
         protocol=protocol, source_domain=source_domain, target_domain="shifted" if protocol == "domain_shift" else None,
         domains=list(acc), domain_parameters={d: source.domain(d).parameters for d in acc}, seeds=SEEDS,
         per_seed=per_seed, hardware={"cpu": "test", "gpu": None, "torch": None}, wall_time_s=1.0)
@@ -148,6 +148,17 @@ def test_each_protocol_is_scored_by_its_rule_in_its_own_table(board):
     probed = table_rows(readme, "### toy · generated · linear\\_probe")
     assert probed[0]["Score"] == "0.6100 ± 0.0100"  # mean over all 3 domains: (0.8 + 0.5 + 0.5) / 3 + 0.01
     assert probed[0]["Shifted mean"] == "0.5100 ± 0.0100"
+
+
+def test_each_data_size_is_its_own_table_titled_by_its_size(board):
+    """A larger preset's test set is other data: its entries are ranked apart, under a title that says so."""
+    synthetic(board, "Small", nominal=0.80, shifted=0.60)
+    synthetic(board, "Big", nominal=0.90, shifted=0.80, size="large")
+    generate_leaderboard(board)
+    readme = (board / "README.md").read_text()
+    assert [r["Method"] for r in table_rows(readme, "### toy · generated · robustness\n")] == ["Small"]
+    assert [r["Method"] for r in table_rows(readme, "### toy · generated · robustness · size large")] == ["Big"]
+    assert "toy · generated · robustness · size large</a>" in (board / "index.html").read_text()
 
 
 def test_other_data_or_evaluator_versions_are_never_mixed(board):

@@ -175,12 +175,14 @@ class Group:
 
     @property
     def title(self) -> str:
-        family, source, protocol, src_dom, target, *_ = self.key
+        family, source, protocol, src_dom, target, size, *_ = self.key
         text = f"{family} · {source} · {protocol}"
         if protocol == "domain_shift":
             text += f" · {src_dom} → {target}"
         elif src_dom != "nominal":
             text += f" · source domain {src_dom}"
+        if size != "default":  # a larger preset is its own table: keep its title apart from the default's
+            text += f" · size {size}"
         return text
 
     @property

@@ -15,6 +15,7 @@ import numpy as np
 from benchmark.data.events import EventSet
 from benchmark.data.registry import FamilySpec
 from benchmark.tasks import MethodData
+from benchmark.training.hparams import model_size_for
 
 
 class MethodConfigError(ValueError):
@@ -40,7 +41,7 @@ class RunContext:
 
     def __post_init__(self):
         if self.model_size is None:
-            self.model_size = self.size
+            self.model_size = model_size_for(self.size)
 
 
 class Method(abc.ABC):

@@ -21,9 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TRAINING", "SIZES", "is_sized", "resolve_sized", "training_defaults"]
+__all__ = ["TRAINING", "SIZES", "is_sized", "model_size_for", "resolve_sized", "training_defaults"]
 
 SIZES = ("default", "full")
+
+
+def model_size_for(data_size: str) -> str:
+    """The model preset a data preset runs with unless told: its namesake, or ``default`` for a data-only
+    preset (``large``: more events, the default model and recipe)."""
+    return data_size if data_size in SIZES else "default"
 
 
 def _sz(default, full):
