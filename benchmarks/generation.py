@@ -304,7 +304,8 @@ def main(argv=None) -> int:
                    "speed-up over 1 worker", "disk MB (data files)"], pool_rows,
                   f"{args.pool_repeats} run(s) each (median). The default preset whole; of larger presets the "
                   "first shard (--shard 0/N) with the chunks shown. Spawn start-up, pickling, atomic HDF5 writes, "
-                  "hashing and the dataset card included; workers=1 runs in-process (no pool). The pool starts the "
+                  "hashing and the dataset card included; workers=1 runs in-process (no pool) where numpy is on its "
+                  "portable kernels (benchmark.data.portable), else in one spawned worker. The pool starts the "
                   "most expensive chunks first (Generator.chunk_cost).")
     if energy_rows:
         res.table("Generation vs event size (nominal domain, fixed kinetic energy, every class)",

@@ -15,6 +15,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # so worker processes can import
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+from benchmark.data.portable import PORTABLE_NUMPY_ENV  # noqa: E402  (imports no numpy)
+
+# before numpy's first import: generation runs in-process on numpy's portable kernels (no worker spawned)
+os.environ.update(PORTABLE_NUMPY_ENV)
+
 from benchmark.data.registry import register_family  # noqa: E402
 
 register_family("toyfamily:FAMILY")

@@ -244,3 +244,26 @@ def test_generator_matches_the_shipped_full_release(family, tmp_path):
     standard = {f["path"]: f["sha256"] for f in manifest["files"]}
     assert hashlib.sha256(made[0].read_bytes()).hexdigest() == standard[rel], \
         f"{rel} differs from the standard full release: the generator changed without a version bump"
+
+
+@pytest.mark.slow
+def test_generation_is_bit_identical_with_numpys_fastest_kernels(tmp_path):
+    """A process that imported numpy with its AVX2/AVX-512 kernels on (the tests run without them:
+    conftest.py) still writes the standard bytes: generation moves to a worker on numpy's baseline
+    kernels. sfgd's nominal train chunk 0 is one of the files that differed on a CPU with AVX-512."""
+    import subprocess
+    import sys
+
+    from benchmark.data.portable import PORTABLE_NUMPY_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in PORTABLE_NUMPY_ENV}
+    code = ("import hashlib, sys; from benchmark.data.materialise import generate; "
+            "from benchmark.data.registry import get_family; "
+            "n = len(get_family('sfgd').source('generated').make_generator().chunks('default', 'train')); "
+            "f = generate('sfgd', cache_dir=sys.argv[1], workers=1, progress=False, splits=['train'], "
+            "domains=['nominal'], shard=(0, n)) / 'data/nominal/train-00000.h5'; "
+            "print(hashlib.sha256(f.read_bytes()).hexdigest())")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()[-1]
+    standard = {f["path"]: f["sha256"] for f in shipped_manifest("sfgd", "default")["files"]}
+    assert out == standard["data/nominal/train-00000.h5"]

@@ -16,6 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from benchmark.data.paths import dataset_folder
+from benchmark.data.portable import numpy_is_portable, portable_numpy_for_children
 from benchmark.data.registry import SPLITS, check_name, family_ref, get_family, register_family
 from benchmark.data.writer import (CorruptPart, DatasetWriter, GenerationConflict, part_events, part_path,  # noqa: F401
                                    part_stat_entry, remove_temporary_files)
@@ -167,15 +168,16 @@ def generate(family: str, size: str = "default", seed: int = 0, workers: int | N
                disable=not progress or not todo)
     known: dict[str, dict] = {}
     try:
-        if workers == 1:
+        if workers == 1 and numpy_is_portable():
             for job in todo:
                 known.update(_run_chunk(job)[1])
                 bar.update(job.n_events)
-        else:
+        elif todo:
             import multiprocessing as mp
 
             todo = largest_first(todo, gen)
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            with portable_numpy_for_children(), \
+                    ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
                 futures = [pool.submit(_run_chunk, j) for j in todo]
                 for fut in as_completed(futures):
                     job, entries = fut.result()
