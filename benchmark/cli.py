@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("generate", cmd_generate, "materialise a family with its built-in simulator (resumable)")
     sp.add_argument("family")
-    sp.add_argument("--size", default="default", help="size preset: default (minutes on a laptop), large (more training events) or full (the study)")
+    sp.add_argument("--size", default="default",
+                    help="size preset: default (minutes on a laptop), large (more training events) or full (the study)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     sp.add_argument("--shard", default=None, help="i/N: generate only chunks k with k %% N == i")

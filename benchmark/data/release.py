@@ -146,7 +146,8 @@ def compare_with_release(folder: Path, family: str, size: str, seed: int, versio
     return (f"WARNING: {len(differ)} of {len(common)} data files differ from the standard release {family}/{size} "
             f"(version {version}, seed {seed}), e.g. {differ[0]}: this platform's simulator output is not "
             f"bit-identical (on x86-64: files written by a SimShift that ran numpy's AVX2/AVX-512 kernels, "
-            f"before benchmark.data.portable; delete the folder and generate again). Results on these files carry their own test hashes and are listed apart from "
+            f"before benchmark.data.portable; delete the folder and generate again). Results on these files "
+            f"carry their own test hashes and are listed apart from "
             f"entries on the standard release; fetch it with `python -m benchmark fetch {family} --source release` "
             f"to compare with the leaderboard")
 
