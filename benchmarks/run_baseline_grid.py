@@ -7,9 +7,11 @@ Each run is ``python -m benchmark run baselines/<name> --dataset <family>`` (all
 baseline supports, seeds 0 1 2) in its own process with one thread; ``--jobs`` runs that many at
 once.  Results land in ``runs/grid/<name>/<family>/``; with ``--submit`` every result file is
 passed to ``python -m benchmark submit`` (metrics recomputed from the predictions) and the
-leaderboard pages are regenerated.  The table of headline metrics and summed per-seed wall times is
-written to ``benchmarks/results/baseline_grid.json`` (rendered into BENCHMARKS.md by
-``python -m benchmarks.report``).
+leaderboard pages are regenerated.  The tables (headline metrics, each learned baseline's margin over
+the physics-feature floor of the same protocol, run times, the shifts that hurt most) are written to
+``benchmarks/results/baseline_grid.json`` (rendered into BENCHMARKS.md by ``python -m benchmarks.report``);
+rows of (baseline, family) pairs with no runs under ``--out`` are kept from that file, so the grid can be
+run and tabulated in several sittings.
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ["linear_probe", "classifier", "augmented_classifier", "dann", "simclr", "supcon"]
 FAMILIES = ["sfgd", "jets", "ndlar"]
+HEADLINE = "Baselines x families at the default size, seeds 0 1 2 (headline metric: mean ± std over seeds)"
+RUN_TIME = "Run time of the grid's finished seeds (each fit counted once)"
+DROPS = "Which shifts hurt: robustness protocol, the three domains with the largest drop from nominal"
 
 
 def run_one(name: str, family: str, out: Path) -> dict:
@@ -40,9 +45,14 @@ def run_one(name: str, family: str, out: Path) -> dict:
             "command": " ".join(["python"] + cmd[1:]).replace(str(ROOT) + "/", ""), "log": str(log.relative_to(ROOT) if log.is_relative_to(ROOT) else log)}
 
 
-def _headline_rows(out: Path, name: str, family: str) -> list[list]:
-    """One row per result file of a run: protocol, headline metric and its mean +- std over seeds."""
-    rows = []
+#: the physics-feature floor every learned baseline must beat (issue 15: by more than twice its seed std)
+FLOOR = "linear_probe"
+
+
+def _headline_rows(out: Path, name: str, family: str) -> tuple[list[list], dict[str, dict]]:
+    """One row per result file of a run: protocol, headline metric and its mean +- std over seeds; and the
+    unrounded ``{mean, std}`` of the nominal and mean-shifted scores per row key (for the floor margins)."""
+    rows, values = [], {}
     for result in sorted((out / name / family).glob("*/result.json")):
         r = json.loads(result.read_text())
         summ = r["aggregate"]["summary"]
@@ -52,7 +62,59 @@ def _headline_rows(out: Path, name: str, family: str) -> list[list]:
         rows.append([name, family, result.parent.name, r["per_seed"][0]["summary"]["metric"], len(r["seeds"]),
                      fmt("nominal"), fmt("mean_shifted"), fmt("worst"), fmt("drop"),
                      round(r.get("wall_time_s", 0.0), 1)])
-    return rows
+        values[_row_key(rows[-1])] = {k: {"mean": summ[k]["mean"], "std": summ[k]["std"]}
+                                      for k in ("nominal", "mean_shifted")}
+    return rows, values
+
+
+def _row_key(row: list) -> str:
+    return "/".join(str(c) for c in row[:3])
+
+
+def _parse_cell(cell: str) -> dict:
+    """``"0.665 ± 0.003"`` (or ``"0.665"``: one seed) -> ``{mean, std}``: rows kept from a file written
+    before the unrounded values were recorded."""
+    mean, _, std = str(cell).partition(" ± ")
+    return {"mean": float(mean), "std": float(std) if std else None}
+
+
+def _floor_margin_rows(rows: list[list], values: dict[str, dict]) -> list[list]:
+    """Each learned baseline's margin over the physics-feature floor of the same family and protocol
+    (same target under ``domain_shift``, hence the same labelled source events), and whether it beats
+    the floor by more than twice its own seed standard deviation (issue 15's target)."""
+    by_key = {_row_key(r): r for r in rows}
+
+    def value(row, what):
+        return values.get(_row_key(row), {}).get(what) or _parse_cell(row[5 if what == "nominal" else 6])
+
+    out_rows = []
+    for row in rows:
+        if row[0] == FLOOR:
+            continue
+        floor = by_key.get(_row_key([FLOOR, row[1], row[2]]))
+        cells = []
+        for what in ("nominal", "mean_shifted"):
+            v = value(row, what)
+            if floor is None:
+                cells += ["–", "–", "–"]
+                continue
+            f = value(floor, what)["mean"]
+            margin = v["mean"] - f
+            if v["std"] is None:
+                verdict = "one seed"
+            else:
+                verdict = "yes" if margin > 2 * v["std"] else f"no (by {2 * v['std'] - margin:.3f})"
+            cells += [f"{f:.3f}", f"{margin:+.3f}", verdict]
+        out_rows.append(row[:4] + cells)
+    return out_rows
+
+
+def _kept(previous: dict | None, title_start: str, ran: set[tuple[str, str]]) -> list[list]:
+    """Rows of a previous grid table for (baseline, family) pairs not tabulated from runs this time."""
+    for table in (previous or {}).get("tables", []):
+        if table["title"].startswith(title_start):
+            return [row for row in table["rows"] if (row[0], row[1]) not in ran and row[0] != "all"]
+    return []
 
 
 def _run_time_rows(out: Path, order: dict[tuple[str, str], int]) -> list[list]:
@@ -119,19 +181,25 @@ def main(argv=None) -> int:
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
             records = list(pool.map(lambda bf: run_one(*bf, out), grid))
-    # rows of (baseline, family) pairs not re-run this time are kept from the previous result file
-    previous = RESULTS_DIR / "baseline_grid.json"
-    old_rows = json.loads(previous.read_text())["tables"][0]["rows"] if previous.exists() else []
-    ran = {(r["baseline"], r["family"]) for r in records}
-    rows = [row for row in old_rows if (row[0], row[1]) not in ran]
+    # rows of (baseline, family) pairs with no results under --out this time are kept from the previous
+    # result file, so that the grid can be run (and tabulated) in several sittings
+    previous_path = RESULTS_DIR / "baseline_grid.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
+    tabulated = {(r["baseline"], r["family"]) for r in records}
+    rows = _kept(previous, HEADLINE, tabulated)
+    values = {k: v for k, v in (previous or {}).get("headline_values", {}).items()
+              if tuple(k.split("/")[:2]) not in tabulated}
     for r in records:
         if r["rc"] != 0:
             result.skip(f"{r['baseline']} on {r['family']}: exit {r['rc']}, see {r['log']}")
-        rows += _headline_rows(out, r["baseline"], r["family"])
+        new_rows, new_values = _headline_rows(out, r["baseline"], r["family"])
+        rows += new_rows
+        values.update(new_values)
     order = {(b, f): i for i, (b, f) in enumerate((b, f) for f in FAMILIES for b in BASELINES)}
     rows.sort(key=lambda row: (order.get((row[0], row[1]), len(order)), row[2]))
+    result.extra["headline_values"] = {k: values[k] for k in sorted(values)}
     result.table(
-        "Baselines x families at the default size, seeds 0 1 2 (headline metric: mean ± std over seeds)",
+        HEADLINE,
         ["baseline", "family", "protocol", "metric", "seeds", "nominal", "mean shifted", "worst", "drop",
          "train+eval s (sum over seeds)"], rows,
         note="Each row is one result file under runs/grid/<baseline>/<family>/<protocol>/; the time is the sum "
@@ -140,14 +208,32 @@ def main(argv=None) -> int:
              "counts it once). domain_shift rows: 'mean shifted' and 'worst' are the "
              "target domain. linear_probe rows score a logistic regression on frozen embeddings.")
     result.table(
-        "Run time of the grid's finished seeds (each fit counted once)",
-        ["baseline", "family", "seeds", "fits", "run time h"], _run_time_rows(out, order),
+        "Margin over the physics-feature floor (baselines/linear_probe, same family and protocol)",
+        ["baseline", "family", "protocol", "metric", "floor nominal", "margin nominal", "> 2 std?",
+         "floor mean shifted", "margin mean shifted", "> 2 std? (shifted)"],
+        _floor_margin_rows(rows, values),
+        note="Margin = the baseline's seed-mean score minus the floor's (the physics-feature logistic regression "
+             "fitted on the same labelled source events: under domain_shift on the paired families, the half of "
+             "the source train disjoint from the target's, as the adaptation methods); '> 2 std?' is issue 15's "
+             "target: a margin above twice the baseline's own seed standard deviation, 'no (by x)' says how much "
+             "is missing. domain_shift rows: 'mean shifted' is the target domain. '–': the floor was not run "
+             "under that protocol.")
+    run_time = _run_time_rows(out, order)
+    timed = {(row[0], row[1]) for row in run_time}
+    kept_time = _kept(previous, RUN_TIME, timed)
+    run_time = sorted(run_time[:-1] + kept_time, key=lambda row: order.get((row[0], row[1]), len(order)))
+    run_time.append(["all", "", "", sum(row[3] for row in run_time), round(sum(row[4] for row in run_time), 2)])
+    result.table(
+        RUN_TIME, ["baseline", "family", "seeds", "fits", "run time h"], run_time,
         note="Fit time of every (seed, fit) once, plus the scoring time of each protocol, from the done.json "
              "files, one thread per run. Not included: process start-up and reading the data (16 s of the "
-             "1194 s process wall time of a SimCLR seed on ND-LAr, both protocols).")
+             "1194 s process wall time of a SimCLR seed on ND-LAr, both protocols). Pairs with no done.json "
+             "under --out this time are kept from the previous file; 'all' sums the rows (their hours, rounded).")
     drops = [row for b, f in sorted(order, key=order.get) for row in _degradation_rows(out, b, f)]
+    drops = sorted(drops + _kept(previous, DROPS, {(row[0], row[1]) for row in drops}),
+                   key=lambda row: order.get((row[0], row[1]), len(order)))
     result.table(
-        "Which shifts hurt: robustness protocol, the three domains with the largest drop from nominal",
+        DROPS,
         ["baseline", "family", "metric", "nominal", "worst", "2nd", "3rd", "domains > 0.02 below nominal",
          "shifted domains"], drops,
         note="Differences are of the seed-mean metric (domain minus nominal). linear_probe rows are the "

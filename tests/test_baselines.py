@@ -351,3 +351,30 @@ def test_weight_average_is_what_is_selected_and_resumes(tmp_path):
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(again.state_dict().values(), ref.state_dict().values()))
     with pytest.raises(ValueError, match="ema"):
         LoopConfig(epochs=1, ema=1.0)
+
+
+def test_floor_under_domain_shift_fits_on_the_adaptation_methods_labelled_half(toy_cache, tmp_path):
+    """The physics-feature floor runs under domain_shift on exactly the labelled source events DANN gets
+    (on paired domains: the half of the source train disjoint from the target's), so each domain_shift
+    table has a floor measured on the same data."""
+    from benchmark.evaluation.metrics import accuracy
+    from benchmark.methods.features import PhysicsFeatureLinear
+
+    folder = _for_toy("linear_probe", tmp_path / "linear_probe")
+    path, = run_method(folder, protocols=["domain_shift"], target="shifted", seeds=[0], cache_dir=toy_cache,
+                       out=tmp_path / "out", progress=False)
+    result = load_result(path)
+    assert result["protocol"] == "domain_shift" and result["target_domain"] == "shifted"
+    task = get_task("domain_shift", "toy", target_domain="shifted", cache_dir=toy_cache)
+    data = task.method_data()
+    whole = get_task("robustness", "toy", cache_dir=toy_cache).method_data().train
+    assert 0 < len(data.train) < len(whole)   # paired toy domains: the source half only
+    floor = PhysicsFeatureLinear({}, RunContext(family=get_family("toy"), protocol="domain_shift", seed=0,
+                                                workdir=tmp_path / "direct", progress=False))
+    floor.fit(data)
+    ids, scores = np.load(path.parent / "predictions/seed0/nominal.npz").values()
+    test = task.test_inputs()["nominal"]
+    np.testing.assert_allclose(scores, floor.predict(test), rtol=1e-6)   # the same fit, on the half
+    truth = dict(zip(*task._test_truth("nominal")[:2]))
+    assert result["per_seed"][0]["per_domain"]["nominal"]["accuracy"] == pytest.approx(
+        accuracy(np.array([truth[i] for i in ids]), scores))

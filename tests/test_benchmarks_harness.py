@@ -329,3 +329,43 @@ def test_grid_run_time_counts_a_shared_fit_once(tmp_path):
     # per seed: 3000 (shared fit) + 300 + 600 + 1800 = 5700 s; two seeds, four fits
     assert rows[("simclr", "sfgd")] == ["simclr", "sfgd", 2, 4, round(11400 / 3600, 3)]
     assert rows[("all", "")][3:] == [4, round(11400 / 3600, 2)]
+
+
+def test_grid_margin_over_the_floor_uses_the_same_protocol_and_twice_the_seed_std():
+    """Each learned row is compared with the floor of its own family and protocol (domain_shift: same
+    target), and passes only with a margin above twice its own seed standard deviation."""
+    from benchmarks.run_baseline_grid import _floor_margin_rows
+
+    def row(baseline, protocol, nominal, shifted, family="sfgd"):
+        return [baseline, family, protocol, "accuracy", 3, nominal, shifted, "", "", 1.0]
+
+    rows = [row("linear_probe", "robustness", "0.660 ± 0.000", "0.600 ± 0.000"),
+            row("linear_probe", "domain_shift_xtalk_000", "0.650 ± 0.000", "0.400 ± 0.000"),
+            row("classifier", "robustness", "0.670 ± 0.004", "0.500 ± 0.001"),
+            row("dann", "domain_shift_xtalk_000", "0.640 ± 0.010", "0.450 ± 0.010"),
+            row("simclr", "linear_probe", "0.700 ± 0.001", "0.700 ± 0.001"),     # no floor under this protocol
+            row("classifier", "robustness", "0.700 ± 0.001", "0.700 ± 0.001", family="jets")]
+    # unrounded values win over the rounded cells where recorded
+    values = {"classifier/sfgd/robustness": {"nominal": {"mean": 0.6701, "std": 0.0049},
+                                             "mean_shifted": {"mean": 0.5, "std": 0.001}}}
+    out = {(r[0], r[1], r[2]): r[4:] for r in _floor_margin_rows(rows, values)}
+    assert ("linear_probe", "sfgd", "robustness") not in out           # the floor is not compared with itself
+    assert out[("classifier", "sfgd", "robustness")] == ["0.660", "+0.010", "yes", "0.600", "-0.100", "no (by 0.102)"]
+    # against the domain_shift floor (0.650 / 0.400), not the robustness one
+    assert out[("dann", "sfgd", "domain_shift_xtalk_000")] == ["0.650", "-0.010", "no (by 0.030)",
+                                                               "0.400", "+0.050", "yes"]
+    assert out[("simclr", "sfgd", "linear_probe")] == ["–"] * 6
+    assert out[("classifier", "jets", "robustness")] == ["–"] * 6       # no jets floor in these rows
+    values["classifier/sfgd/robustness"]["nominal"]["std"] = 0.0051        # margin 0.0101 < 2 x 0.0051
+    assert _floor_margin_rows(rows, values)[0][6] == "no (by 0.000)"
+
+
+def test_grid_keeps_rows_of_pairs_not_tabulated_this_time():
+    """A grid run in several sittings: a table's rows of (baseline, family) pairs with no runs under --out
+    are kept from the previous result file; the tabulated pairs' rows and the old total are replaced."""
+    from benchmarks.run_baseline_grid import RUN_TIME, _kept
+
+    previous = {"tables": [{"title": RUN_TIME, "rows": [["classifier", "sfgd", 3, 3, 0.2],
+                                                         ["dann", "ndlar", 3, 3, 1.0], ["all", "", "", 6, 1.2]]}]}
+    assert _kept(previous, RUN_TIME, {("dann", "ndlar")}) == [["classifier", "sfgd", 3, 3, 0.2]]
+    assert _kept(previous, "Another table", set()) == [] and _kept(None, RUN_TIME, set()) == []
