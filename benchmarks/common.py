@@ -34,6 +34,16 @@ ENVELOPE_KEYS = ("benchmark", "schema_version", "created", "command", "machine",
 
 
 # ----------------------------------------------------------------------------------------- timing
+def render_table(rows: list[list], columns: list[str]) -> str:
+    """A result table as GitHub markdown. Columns holding an explicitly signed cell ("+0.012", a margin)
+    are printed as written: tabulate's number parsing would drop the '+' and re-round the others."""
+    from tabulate import tabulate
+
+    signed = [i for i in range(len(columns))
+              if any(isinstance(r[i], str) and r[i][:1] == "+" for r in rows if i < len(r))]
+    return tabulate(rows, headers=columns, tablefmt="github", disable_numparse=signed or False)
+
+
 def median_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> dict[str, float]:
     """Median / min / max wall seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
     if repeats < 1:
@@ -194,8 +204,6 @@ class Result:
 
     def write(self, out_dir: str | os.PathLike | None = None) -> Path:
         """Write ``<out_dir>/<name>.json`` atomically, print the tables, return the path."""
-        from tabulate import tabulate
-
         out = Path(out_dir) if out_dir else RESULTS_DIR
         out.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
@@ -203,7 +211,7 @@ class Result:
         write_text_atomic(path, json.dumps(data, indent=1, default=_json_default) + "\n")
         for t in self.tables:
             print(f"\n## {t['title']}")
-            print(tabulate(t["rows"], headers=t["columns"], tablefmt="github"))
+            print(render_table(t["rows"], t["columns"]))
             if t["note"]:
                 print(t["note"])
         for s in self.skipped:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from benchmark.data.writer import write_text_atomic
-from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT, RESULTS_DIR
+from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT, RESULTS_DIR, render_table
 
 #: run order of ``--run`` (cheap first); each is ``python -m benchmarks.<name>`` with its defaults
 SCRIPTS = ("encoders", "sparse_vs_dense", "loading", "memory", "generation", "profile_stage", "baselines_walltime",
@@ -160,8 +160,6 @@ RENAMED_TABLES = {
 
 
 def render(results: list[dict], previous: dict[str, dict] | None = None, previous_rev: str | None = None) -> str:
-    from tabulate import tabulate
-
     parts = [INTRO]
     if previous_rev:
         parts.append(f"Each table's last line compares it with the result files of commit `{previous_rev}` "
@@ -189,7 +187,7 @@ def render(results: list[dict], previous: dict[str, dict] | None = None, previou
                             "only**" if busy else "") + ".\n")
         for t in r["tables"]:
             parts.append(f"### {t['title']}\n")
-            parts.append(tabulate(t["rows"], headers=t["columns"], tablefmt="github"))
+            parts.append(render_table(t["rows"], t["columns"]))
             parts.append("")
             if t.get("note"):
                 parts.append(t["note"] + "\n")

@@ -32,10 +32,10 @@ RUN_TIME = "Run time of the grid's finished seeds (each fit counted once)"
 DROPS = "Which shifts hurt: robustness protocol, the three domains with the largest drop from nominal"
 
 
-def run_one(name: str, family: str, out: Path) -> dict:
+def run_one(name: str, family: str, out: Path, protocols: list[str] | None = None) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SIMSHIFT_QUIET": "1", "TQDM_DISABLE": "1"}
     cmd = [sys.executable, "-m", "benchmark", "run", f"baselines/{name}", "--dataset", family,
-           "--out", str(out / name / family)]
+           "--out", str(out / name / family)] + (["--protocol", *protocols] if protocols else [])
     t0 = time.time()
     log = out / f"{name}_{family}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -109,35 +109,39 @@ def _floor_margin_rows(rows: list[list], values: dict[str, dict]) -> list[list]:
     return out_rows
 
 
-def _kept(previous: dict | None, title_start: str, ran: set[tuple[str, str]]) -> list[list]:
-    """Rows of a previous grid table for (baseline, family) pairs not tabulated from runs this time."""
+def _kept(previous: dict | None, title_start: str, tabulated: set[tuple[str, str, str]],
+          protocols_of=lambda row: [row[2]]) -> list[list]:
+    """Rows of a previous grid table none of whose protocols (``protocols_of(row)``; the headline table:
+    its protocol column) were tabulated from runs this time (``tabulated``: (baseline, family, protocol))."""
     for table in (previous or {}).get("tables", []):
         if table["title"].startswith(title_start):
-            return [row for row in table["rows"] if (row[0], row[1]) not in ran and row[0] != "all"]
+            return [row for row in table["rows"] if row[0] != "all"
+                    and not any((row[0], row[1], p) in tabulated for p in protocols_of(row))]
     return []
 
 
+def _fit_protocols(row: list) -> list[str]:
+    """The protocols scored from the fits of a run-time row (its ``fit`` column: joined by '+')."""
+    return str(row[2]).split("+")
+
+
 def _run_time_rows(out: Path, order: dict[tuple[str, str], int]) -> list[list]:
-    """Run time per (baseline, family) with each fit counted once: protocols that share a fit (the
+    """Run time per (baseline, family, fit) with each fit counted once: protocols that share a fit (the
     done.json's ``fit_shared_with``) each record its time in their ``wall_time_s``, so summing those
-    would count it twice."""
-    cells: dict[tuple[str, str], dict] = {}
-    fits = set()
+    would count it twice. ``fit`` names the protocols scored from it ("linear_probe+robustness")."""
+    cells: dict[tuple[str, str, str], dict] = {}
     for done in sorted(out.glob("*/*/*/seed*/done.json")):
         d = json.loads(done.read_text())
         baseline, family, protocol = done.parts[-5], done.parts[-4], done.parts[-3]
-        cell = cells.setdefault((baseline, family), {"seeds": set(), "fits": 0, "s": 0.0})
-        fit = (baseline, family, done.parent.name, tuple(sorted([protocol, *d.get("fit_shared_with", [])])))
-        cell["seeds"].add(done.parent.name)
+        fit = "+".join(sorted({protocol, *d.get("fit_shared_with", [])}))
+        cell = cells.setdefault((baseline, family, fit), {"seeds": set(), "s": 0.0})
         cell["s"] += d.get("score_time_s", 0.0)
-        if fit not in fits:
-            fits.add(fit)
-            cell["fits"] += 1
+        if done.parent.name not in cell["seeds"]:   # the first protocol of this (seed, fit) adds the fit
+            cell["seeds"].add(done.parent.name)
             cell["s"] += d.get("fit_time_s", 0.0)
-    rows = [[b, f, len(c["seeds"]), c["fits"], round(c["s"] / 3600, 3)]
-            for (b, f), c in sorted(cells.items(), key=lambda kv: order.get(kv[0], len(order)))]
-    return rows + [["all", "", "", sum(c["fits"] for c in cells.values()),
-                    round(sum(c["s"] for c in cells.values()) / 3600, 2)]]
+    rows = [[b, f, fit, len(c["seeds"]), round(c["s"] / 3600, 3)]   # one fit per seed of a fit group
+            for (b, f, fit), c in sorted(cells.items(), key=lambda kv: (order.get(kv[0][:2], len(order)), kv[0][2]))]
+    return rows + [["all", "", "", sum(r[3] for r in rows), round(sum(c["s"] for c in cells.values()) / 3600, 2)]]
 
 
 def _degradation_rows(out: Path, name: str, family: str, n_worst: int = 3) -> list[list]:
@@ -160,6 +164,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baselines", nargs="+", default=BASELINES)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "grid"))
+    ap.add_argument("--protocols", nargs="+", metavar="PROTOCOL",
+                    help="run only these protocols (passed to `run --protocol`); the rows of the others are kept")
     ap.add_argument("--submit", action="store_true")
     ap.add_argument("--collect-only", action="store_true",
                     help="train nothing: tabulate the result files already under --out (e.g. after runs made "
@@ -171,7 +177,7 @@ def main(argv=None) -> int:
     result.command = result.command.replace("benchmarks.baseline_grid", "benchmarks.run_baseline_grid")
     if args.collect_only:  # a table of finished runs: nothing is timed now, the load now says nothing
         result.extra["derived"] = "tabulates the result and done.json files under runs/grid"
-    result.note("Rows of (baseline, family) pairs not run by this invocation are kept from earlier ones; every "
+    result.note("Rows of (baseline, family, protocol) not run by this invocation are kept from earlier ones; every "
                 "run is `python -m benchmark run baselines/<baseline> --dataset <family> --out "
                 "runs/grid/<baseline>/<family>` (seeds 0 1 2, one thread), reused when its fingerprint matches.")
     out = Path(args.out)
@@ -180,21 +186,23 @@ def main(argv=None) -> int:
         records = [{"baseline": b, "family": f, "rc": 0} for b, f in grid if any((out / b / f).glob("*/result.json"))]
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
-            records = list(pool.map(lambda bf: run_one(*bf, out), grid))
+            records = list(pool.map(lambda bf: run_one(*bf, out, args.protocols), grid))
     # rows of (baseline, family) pairs with no results under --out this time are kept from the previous
     # result file, so that the grid can be run (and tabulated) in several sittings
     previous_path = RESULTS_DIR / "baseline_grid.json"
     previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
-    tabulated = {(r["baseline"], r["family"]) for r in records}
-    rows = _kept(previous, HEADLINE, tabulated)
-    values = {k: v for k, v in (previous or {}).get("headline_values", {}).items()
-              if tuple(k.split("/")[:2]) not in tabulated}
+    new_rows, values = [], {}
     for r in records:
         if r["rc"] != 0:
             result.skip(f"{r['baseline']} on {r['family']}: exit {r['rc']}, see {r['log']}")
-        new_rows, new_values = _headline_rows(out, r["baseline"], r["family"])
-        rows += new_rows
-        values.update(new_values)
+        rows_bf, values_bf = _headline_rows(out, r["baseline"], r["family"])
+        new_rows += rows_bf
+        values.update(values_bf)
+    # (baseline, family, protocol) with a result file under --out this time; the rest is kept from before
+    tabulated = {tuple(row[:3]) for row in new_rows}
+    rows = _kept(previous, HEADLINE, tabulated) + new_rows
+    values.update({k: v for k, v in (previous or {}).get("headline_values", {}).items()
+                   if tuple(k.split("/")[:3]) not in tabulated})
     order = {(b, f): i for i, (b, f) in enumerate((b, f) for f in FAMILIES for b in BASELINES)}
     rows.sort(key=lambda row: (order.get((row[0], row[1]), len(order)), row[2]))
     result.extra["headline_values"] = {k: values[k] for k in sorted(values)}
@@ -218,19 +226,22 @@ def main(argv=None) -> int:
              "target: a margin above twice the baseline's own seed standard deviation, 'no (by x)' says how much "
              "is missing. domain_shift rows: 'mean shifted' is the target domain. '–': the floor was not run "
              "under that protocol.")
-    run_time = _run_time_rows(out, order)
-    timed = {(row[0], row[1]) for row in run_time}
-    kept_time = _kept(previous, RUN_TIME, timed)
-    run_time = sorted(run_time[:-1] + kept_time, key=lambda row: order.get((row[0], row[1]), len(order)))
+    run_time = _run_time_rows(out, order)[:-1]
+    timed = {(row[0], row[1], p) for row in run_time for p in _fit_protocols(row)}
+    run_time = sorted(run_time + _kept(previous, RUN_TIME, timed, _fit_protocols),
+                      key=lambda row: (order.get((row[0], row[1]), len(order)), row[2]))
     run_time.append(["all", "", "", sum(row[3] for row in run_time), round(sum(row[4] for row in run_time), 2)])
     result.table(
-        RUN_TIME, ["baseline", "family", "seeds", "fits", "run time h"], run_time,
+        RUN_TIME, ["baseline", "family", "fit (protocols scored from it)", "fits (one per seed)", "run time h"],
+        run_time,
         note="Fit time of every (seed, fit) once, plus the scoring time of each protocol, from the done.json "
              "files, one thread per run. Not included: process start-up and reading the data (16 s of the "
-             "1194 s process wall time of a SimCLR seed on ND-LAr, both protocols). Pairs with no done.json "
-             "under --out this time are kept from the previous file; 'all' sums the rows (their hours, rounded).")
+             "1194 s process wall time of a SimCLR seed on ND-LAr, both protocols). Rows whose protocols have no "
+             "done.json under --out this time are kept from the previous file; 'all' sums the rows (their hours, "
+             "rounded).")
     drops = [row for b, f in sorted(order, key=order.get) for row in _degradation_rows(out, b, f)]
-    drops = sorted(drops + _kept(previous, DROPS, {(row[0], row[1]) for row in drops}),
+    drops = sorted(drops + _kept(previous, DROPS, {(row[0], row[1], "robustness") for row in drops},
+                                 lambda row: ["robustness"]),
                    key=lambda row: order.get((row[0], row[1]), len(order)))
     result.table(
         DROPS,

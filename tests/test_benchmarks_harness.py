@@ -226,6 +226,17 @@ def test_report_renders_every_result(tmp_path):
     assert text.index("## encoders") < text.index("## loading")  # harness order, not alphabetical
 
 
+def test_tables_keep_the_sign_of_a_signed_margin():
+    """A margin written "+0.012" is printed so (tabulate's number parsing would print 0.012); the other
+    columns are still right-aligned numbers."""
+    from benchmarks.common import render_table
+
+    text = render_table([["sfgd", 0.6591, "+0.012", "-0.038"], ["jets", 0.96, "-0.002", "+0.015"]],
+                        ["family", "floor", "margin nominal", "margin shifted"])
+    assert "+0.012" in text and "+0.015" in text and "-0.002" in text
+    assert "|  0.6591 |" in text and "|  0.96   |" in text
+
+
 def test_report_says_how_far_the_previous_figures_were_off():
     new = {"columns": ["family", "batch", "events/s", "s"], "rows": [["sfgd", 64, 100.0, 2.0], ["jets", 128, 50.0, 4.0],
                                                                   ["ndlar", 64, 10.0, 1.0]]}
@@ -325,10 +336,11 @@ def test_grid_run_time_counts_a_shared_fit_once(tmp_path):
         done("simclr", "robustness", seed, 3000.0, 300.0, ["linear_probe"])
         done("simclr", "linear_probe", seed, 3000.0, 600.0, ["robustness"])
         done("simclr", "domain_shift_xtalk_000", seed, 1800.0, 0.0, [])   # its own fit
-    rows = {(r[0], r[1]): r for r in _run_time_rows(tmp_path, {})}
-    # per seed: 3000 (shared fit) + 300 + 600 + 1800 = 5700 s; two seeds, four fits
-    assert rows[("simclr", "sfgd")] == ["simclr", "sfgd", 2, 4, round(11400 / 3600, 3)]
-    assert rows[("all", "")][3:] == [4, round(11400 / 3600, 2)]
+    rows = {(r[0], r[1], r[2]): r for r in _run_time_rows(tmp_path, {})}
+    # one row per fit: the shared one (3000 s + 300 + 600 of scoring per seed), domain_shift's own (1800 s)
+    assert rows[("simclr", "sfgd", "linear_probe+robustness")][3:] == [2, round(7800 / 3600, 3)]
+    assert rows[("simclr", "sfgd", "domain_shift_xtalk_000")][3:] == [2, round(3600 / 3600, 3)]
+    assert rows[("all", "", "")][3:] == [4, round(11400 / 3600, 2)]
 
 
 def test_grid_margin_over_the_floor_uses_the_same_protocol_and_twice_the_seed_std():
@@ -360,12 +372,25 @@ def test_grid_margin_over_the_floor_uses_the_same_protocol_and_twice_the_seed_st
     assert _floor_margin_rows(rows, values)[0][6] == "no (by 0.000)"
 
 
-def test_grid_keeps_rows_of_pairs_not_tabulated_this_time():
-    """A grid run in several sittings: a table's rows of (baseline, family) pairs with no runs under --out
-    are kept from the previous result file; the tabulated pairs' rows and the old total are replaced."""
-    from benchmarks.run_baseline_grid import RUN_TIME, _kept
+def test_grid_keeps_rows_of_protocols_not_tabulated_this_time():
+    """A grid run in several sittings: a table's rows of (baseline, family, protocol) with no result under
+    --out are kept from the previous result file; the re-run protocols' rows and the old total are replaced.
+    A run-time row covers the protocols scored from one fit: re-running any of them replaces it."""
+    from benchmarks.run_baseline_grid import HEADLINE, RUN_TIME, _fit_protocols, _kept
 
-    previous = {"tables": [{"title": RUN_TIME, "rows": [["classifier", "sfgd", 3, 3, 0.2],
-                                                         ["dann", "ndlar", 3, 3, 1.0], ["all", "", "", 6, 1.2]]}]}
-    assert _kept(previous, RUN_TIME, {("dann", "ndlar")}) == [["classifier", "sfgd", 3, 3, 0.2]]
+    previous = {"tables": [
+        {"title": RUN_TIME, "rows": [["classifier", "sfgd", "linear_probe+robustness", 3, 0.2],
+                                     ["simclr", "ndlar", "linear_probe+robustness", 3, 1.0],
+                                     ["simclr", "ndlar", "domain_shift_electronics_2", 3, 0.9],
+                                     ["all", "", "", 9, 2.1]]},
+        {"title": HEADLINE, "rows": [["simclr", "ndlar", "robustness"], ["simclr", "ndlar", "linear_probe"],
+                                     ["simclr", "ndlar", "domain_shift_electronics_2"]]}]}
+    # only simclr's domain_shift on ndlar re-run: its robustness and linear_probe rows stay
+    ran = {("simclr", "ndlar", "domain_shift_electronics_2")}
+    assert _kept(previous, HEADLINE, ran) == [["simclr", "ndlar", "robustness"], ["simclr", "ndlar", "linear_probe"]]
+    assert _kept(previous, RUN_TIME, ran, _fit_protocols) == [["classifier", "sfgd", "linear_probe+robustness", 3, 0.2],
+                                                              ["simclr", "ndlar", "linear_probe+robustness", 3, 1.0]]
+    # re-running robustness alone replaces the fit it shared with linear_probe
+    assert [r[:3] for r in _kept(previous, RUN_TIME, {("simclr", "ndlar", "robustness")}, _fit_protocols)] == [
+        ["classifier", "sfgd", "linear_probe+robustness"], ["simclr", "ndlar", "domain_shift_electronics_2"]]
     assert _kept(previous, "Another table", set()) == [] and _kept(None, RUN_TIME, set()) == []
