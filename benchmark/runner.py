@@ -15,11 +15,12 @@ target train) is a fit of its own.  How each protocol scores is its own class's 
 
 A finished seed is reused, and a checkpoint resumed, only when its *fingerprint* matches the run asked
 for: the data (test sha256s, train/validation digests), the method's resolved config and code, epochs,
-sizes, source and target domains and the package version.  Anything else is recomputed, and the
+sizes, source and target domains, the package version and its Python source.  Anything else is recomputed, and the
 message says which field changed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -128,6 +129,18 @@ def data_fingerprint(task: Task) -> dict:
     if task.target_domain:
         fp["target_train"] = split_digest(folder, task.target_domain, "train")
     return fp
+
+
+@functools.lru_cache(maxsize=None)
+def package_code_digest(root: Path = Path(__file__).resolve().parent) -> str:
+    """sha256 over the Python source of the ``benchmark`` package under ``root`` (paths and contents).
+    The built-in baselines' training loop, the protocols and the scorer live there, and a checkout of
+    the repository changes them without a version bump: a finished seed made by other code is not this
+    run's. Notes, manifests and data are not hashed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def method_code_digest(spec: MethodSpec) -> str:
@@ -361,7 +374,8 @@ def run_method(method: str | Path | MethodSpec, family: str | None = None, proto
         fp_task = max(plan.tasks, key=lambda t: len(t.domains))
         fingerprint = {"data": data_fingerprint(fp_task),
                        "config": json.loads(json.dumps(family_config(config, fam.name), default=str)),
-                       "code": {"benchmark": __version__, "method": method_code_digest(spec)},
+                       "code": {"benchmark": __version__, "package": package_code_digest(),
+                                "method": method_code_digest(spec)},
                        "epochs": epochs, "size": size, "model_size": model_size,
                        "max_train_events": max_train_events, "source_domain": source_domain,
                        "target_domain": fp_task.target_domain, "fit": plan.name}

@@ -265,6 +265,34 @@ def test_reuse_only_what_is_the_same(toy_cache, tmp_path, capsys):
     assert "differs in config; recomputing" in capsys.readouterr().out
 
 
+def test_a_seed_made_by_other_package_code_is_recomputed(toy_cache, tmp_path, capsys, monkeypatch):
+    """A checkout whose training loop, protocols or scorer changed without a version bump does not reuse
+    the seeds of the old code: the fingerprint holds a digest of the package's Python source."""
+    from benchmark import runner
+
+    pkg = tmp_path / "pkg"
+    (pkg / "training").mkdir(parents=True)
+    (pkg / "training" / "loop.py").write_text("LR = 1e-3\n")
+    (pkg / "NOTES.md").write_text("notes\n")
+    digest = runner.package_code_digest.__wrapped__          # uncached: the files change below
+    first = digest(pkg)
+    (pkg / "NOTES.md").write_text("other notes\n")
+    assert digest(pkg) == first                              # notes are not code
+    (pkg / "training" / "loop.py").write_text("LR = 1e-4\n")
+    assert digest(pkg) != first
+
+    folder = _method_folder(tmp_path, "floor", FEATURES_METHOD % "a")
+    out = tmp_path / "out"
+    run_method(folder, family="toy", protocols=["robustness"], seeds=[0], cache_dir=toy_cache, out=out,
+               progress=False)
+    assert _done(out)["fingerprint"]["code"]["package"] == runner.package_code_digest()
+    monkeypatch.setattr(runner, "package_code_digest", lambda: "another checkout")
+    run_method(folder, family="toy", protocols=["robustness"], seeds=[0], cache_dir=toy_cache, out=out,
+               progress=False)
+    assert "differs in code; recomputing" in capsys.readouterr().out
+    assert _done(out)["fingerprint"]["code"]["package"] == "another checkout"
+
+
 def test_another_source_domain_gets_its_own_folder_and_result(toy_cache, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     folder = _method_folder(tmp_path, "floor", FEATURES_METHOD % "a")
