@@ -185,13 +185,17 @@ def render(results: list[dict], previous: dict[str, dict] | None = None, previou
                          f"{cores} cores"
                          + (" -- **SHARED/BUSY MACHINE (other processes were running): figures are indicative "
                             "only**" if busy else "") + ".\n")
+        # a result file not re-made since the previous commit: comparing it with itself says nothing
+        unchanged = prev is not None and prev.get("created") == r.get("created")
+        if unchanged:
+            parts.append(f"Unchanged since `{previous_rev}` (the same result file).\n")
         for t in r["tables"]:
             parts.append(f"### {t['title']}\n")
             parts.append(render_table(t["rows"], t["columns"]))
             parts.append("")
             if t.get("note"):
                 parts.append(t["note"] + "\n")
-            if prev is not None:
+            if prev is not None and not unchanged:
                 before = prev_tables.get(t["title"]) or prev_tables.get(RENAMED_TABLES.get(t["title"], ""))
                 line = compare_tables(t, before) if before else None
                 parts.append((line or f"No matching figure in `{previous_rev}` (new table or new rows).") + "\n")

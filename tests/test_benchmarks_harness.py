@@ -247,6 +247,22 @@ def test_report_says_how_far_the_previous_figures_were_off():
     assert report.compare_tables(new, {"columns": ["family"], "rows": [["x"]]}) is None
 
 
+def test_report_does_not_compare_a_result_file_with_itself():
+    """--previous REV: a result file not re-made since REV is said to be unchanged, instead of a comparison
+    of every table with itself; a re-made one is compared."""
+    def result(created, value):
+        return {"benchmark": "loading", "command": "python -m benchmarks.loading", "created": created,
+                "machine": {"cores": 2}, "wall_s": 1.0, "load_average_before": [0, 0, 0],
+                "load_average_after": [0, 0, 0], "cpu_busy_before": 0.0, "notes": [], "skipped": [],
+                "tables": [{"title": "t", "columns": ["family", "events/s"], "rows": [["sfgd", value]], "note": ""}]}
+
+    old = {"loading": result("2026-12-01T00:00:00", 100.0)}
+    same = report.render([result("2026-12-01T00:00:00", 100.0)], old, "abc1234")
+    assert "Unchanged since `abc1234` (the same result file)." in same and "x1" not in same
+    remade = report.render([result("2026-12-02T00:00:00", 200.0)], old, "abc1234")
+    assert "Unchanged since" not in remade and "events/s x0.5" in remade
+
+
 def test_report_lists_the_committed_gpu_checks(tmp_path):
     """The GPU-check records (benchmarks/results/gpu/) render with their command, beside the harness files."""
     res_dir = tmp_path / "results"
