@@ -5,13 +5,13 @@
 
 Each run is ``python -m benchmark run baselines/<name> --dataset <family>`` (all protocols the
 baseline supports, seeds 0 1 2) in its own process with one thread; ``--jobs`` runs that many at
-once.  Results land in ``runs/grid/<name>/<family>/``; with ``--submit`` every result file is
-passed to ``python -m benchmark submit`` (metrics recomputed from the predictions) and the
-leaderboard pages are regenerated.  The tables (headline metrics, each learned baseline's margin over
+once. Results land in ``runs/grid/<name>/<family>/``; with ``--submit`` every result file is passed
+to ``python -m benchmark submit`` (metrics recomputed from the predictions) and the leaderboard pages
+are regenerated.  The tables (headline metrics, each learned baseline's margin over
 the physics-feature floor of the same protocol, run times, the shifts that hurt most) are written to
 ``benchmarks/results/baseline_grid.json`` (rendered into BENCHMARKS.md by ``python -m benchmarks.report``);
-rows of (baseline, family) pairs with no runs under ``--out`` are kept from that file, so the grid can be
-run and tabulated in several sittings.
+rows of (baseline, family, protocol) with no runs under ``--out`` are kept from that file, so the grid can
+be run (``--protocols``) and tabulated in several sittings.
 """
 from __future__ import annotations
 
@@ -158,6 +158,14 @@ def _degradation_rows(out: Path, name: str, family: str, n_worst: int = 3) -> li
             + [sum(1 for v in means.values() if v < nominal - 0.02), len(means)]]
 
 
+def makespan(costs: list[float], workers: int) -> float:
+    """Wall time of jobs of these costs handed, in this order, to the first free of ``workers``."""
+    free = [0.0] * max(workers, 1)
+    for c in costs:
+        free[free.index(min(free))] += c
+    return max(free)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="+", default=FAMILIES)
@@ -182,15 +190,15 @@ def main(argv=None) -> int:
                 "runs/grid/<baseline>/<family>` (seeds 0 1 2, one thread), reused when its fingerprint matches.")
     out = Path(args.out)
     grid = [(b, f) for f in args.families for b in args.baselines]
+    # rows of (baseline, family, protocol) with no results under --out this time are kept from the previous
+    # result file, so that the grid can be run (and tabulated) in several sittings
+    previous_path = RESULTS_DIR / "baseline_grid.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
     if args.collect_only:
         records = [{"baseline": b, "family": f, "rc": 0} for b, f in grid if any((out / b / f).glob("*/result.json"))]
     else:
         with ThreadPoolExecutor(args.jobs) as pool:
             records = list(pool.map(lambda bf: run_one(*bf, out, args.protocols), grid))
-    # rows of (baseline, family) pairs with no results under --out this time are kept from the previous
-    # result file, so that the grid can be run (and tabulated) in several sittings
-    previous_path = RESULTS_DIR / "baseline_grid.json"
-    previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
     new_rows, values = [], {}
     for r in records:
         if r["rc"] != 0:
@@ -231,6 +239,14 @@ def main(argv=None) -> int:
     run_time = sorted(run_time + _kept(previous, RUN_TIME, timed, _fit_protocols),
                       key=lambda row: (order.get((row[0], row[1]), len(order)), row[2]))
     run_time.append(["all", "", "", sum(row[3] for row in run_time), round(sum(row[4] for row in run_time), 2)])
+    pair_hours: dict[tuple[str, str], float] = {}
+    for row in run_time[:-1]:
+        pair_hours[row[0], row[1]] = pair_hours.get((row[0], row[1]), 0.0) + row[4]
+    wall = makespan([pair_hours[bf] for bf in sorted(pair_hours, key=lambda bf: order.get(bf, len(order)))], args.jobs)
+    result.note(f"Wall time of the whole grid with --jobs {args.jobs} (computed, not measured: each (baseline, "
+                f"family) pair at its run time in the next table, handed in grid order to the first free "
+                f"process): {wall:.2f} h; the run time divided by {args.jobs} processes: "
+                f"{sum(pair_hours.values()) / max(args.jobs, 1):.2f} h.")
     result.table(
         RUN_TIME, ["baseline", "family", "fit (protocols scored from it)", "fits (one per seed)", "run time h"],
         run_time,

@@ -359,6 +359,15 @@ def test_grid_run_time_counts_a_shared_fit_once(tmp_path):
     assert rows[("all", "", "")][3:] == [4, round(11400 / 3600, 2)]
 
 
+def test_grid_wall_time_hands_each_job_to_the_first_free_process():
+    """The grid's computed wall time: jobs in order to the first free of the processes."""
+    from benchmarks.run_baseline_grid import makespan
+
+    assert makespan([3.0, 1.0, 1.0, 1.0], 2) == 3.0          # 3 | 1+1+1
+    assert makespan([1.0, 1.0, 3.0], 2) == 4.0               # 1+3 | 1: the long job last sets the tail
+    assert makespan([1.0, 2.0], 1) == 3.0 and makespan([], 2) == 0.0
+
+
 def test_grid_margin_over_the_floor_uses_the_same_protocol_and_twice_the_seed_std():
     """Each learned row is compared with the floor of its own family and protocol (domain_shift: same
     target), and passes only with a margin above twice its own seed standard deviation."""
