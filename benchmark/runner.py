@@ -15,8 +15,8 @@ target train) is a fit of its own.  How each protocol scores is its own class's 
 
 A finished seed is reused, and a checkpoint resumed, only when its *fingerprint* matches the run asked
 for: the data (test sha256s, train/validation digests), the method's resolved config and code, epochs,
-sizes, source and target domains, the package version and its Python source.  Anything else is recomputed, and the
-message says which field changed.
+sizes, source and target domains, the package version and its Python source.  Anything else is
+recomputed, and the message says which field changed.
 """
 from __future__ import annotations
 

@@ -34,16 +34,6 @@ ENVELOPE_KEYS = ("benchmark", "schema_version", "created", "command", "machine",
 
 
 # ----------------------------------------------------------------------------------------- timing
-def render_table(rows: list[list], columns: list[str]) -> str:
-    """A result table as GitHub markdown. Columns holding an explicitly signed cell ("+0.012", a margin)
-    are printed as written: tabulate's number parsing would drop the '+' and re-round the others."""
-    from tabulate import tabulate
-
-    signed = [i for i in range(len(columns))
-              if any(isinstance(r[i], str) and r[i][:1] == "+" for r in rows if i < len(r))]
-    return tabulate(rows, headers=columns, tablefmt="github", disable_numparse=signed or False)
-
-
 def median_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> dict[str, float]:
     """Median / min / max wall seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
     if repeats < 1:
@@ -164,6 +154,16 @@ def require_quiet(max_busy: float = 0.10, wait_s: float = 0.0, sample_s: float =
 
 
 # ------------------------------------------------------------------------------------------ results
+def render_table(rows: list[list], columns: list[str]) -> str:
+    """A result table as GitHub markdown. Columns holding an explicitly signed cell ("+0.012", a margin)
+    are printed as written: tabulate's number parsing would drop the '+' and re-round the others."""
+    from tabulate import tabulate
+
+    signed = [i for i in range(len(columns))
+              if any(isinstance(r[i], str) and r[i][:1] == "+" for r in rows if i < len(r))]
+    return tabulate(rows, headers=columns, tablefmt="github", disable_numparse=signed or False)
+
+
 class Result:
     """Collects tables/notes of one harness run and writes the result file atomically."""
 
