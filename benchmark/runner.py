@@ -237,7 +237,8 @@ def run_fit_seed(spec: MethodSpec, plan: FitPlan, seed: int, context: RunContext
     method = spec.instantiate(context)
     t0 = time.time()
     method.fit(task0.method_data())
-    fit_s = time.time() - t0
+    resumed_s = float(getattr(method, "resumed_fit_s", 0.0) or 0.0)   # done by earlier, interrupted processes
+    fit_s = time.time() - t0 + resumed_s
     test = {}  # test inputs exist for the method only from here on (every domain a protocol of the plan scores)
     for task in todo:
         test.update(task.test_inputs())
@@ -252,7 +253,7 @@ def run_fit_seed(spec: MethodSpec, plan: FitPlan, seed: int, context: RunContext
         for d, (ids, scores) in predictions.items():
             save_predictions(folder / prediction_relpath(seed, d), ids, scores)
         record = {"seed": seed, "per_domain": report["per_domain"], "summary": report["summary"],
-                  "n_parameters": method.num_parameters(), "fit_time_s": fit_s,
+                  "n_parameters": method.num_parameters(), "fit_time_s": fit_s, "fit_time_resumed_s": resumed_s,
                   "score_time_s": time.time() - t1, "wall_time_s": fit_s + time.time() - t1,
                   "fit_shared_with": [t.protocol for t in todo if t is not task],
                   "fingerprint": fingerprint}

@@ -117,6 +117,9 @@ def test_checkpoint_resume_continues_from_the_saved_epoch(toy_cache, tmp_path, m
     resumed = _classifier(tmp_path / "b", epochs=3)
     resumed.fit(data)
     assert resumed.history.start_epoch == 1 and resumed.history.epochs_done == 3
+    # the first process's epoch counts in the resumed fit's cost; an uninterrupted fit resumed nothing
+    assert straight.resumed_fit_s == 0.0
+    assert resumed.resumed_fit_s == ckpt["history"][0]["epoch_s"] > 0
     assert [h["epoch"] for h in resumed.history.history] == [1, 2, 3]
     # resuming computes exactly what the uninterrupted run computed
     a, b = _state(straight), _state(resumed)
@@ -132,6 +135,26 @@ def test_checkpoint_resume_continues_from_the_saved_epoch(toy_cache, tmp_path, m
     assert again.history.start_epoch == 3 and all(torch.equal(a[k], v) for k, v in _state(again).items())
     with pytest.raises(CheckpointMismatch, match="other settings"):
         _classifier(tmp_path / "b", epochs=4, lr=0.5).fit(data)
+
+
+def test_a_resumed_seed_records_the_whole_fit_time(toy_cache, tmp_path):
+    """A seed whose fit is taken over from an earlier process's checkpoints records the time of the
+    epochs it reused as well (the grid's run-time table sums ``fit_time_s``): before, only the last
+    process's part was recorded, so an interrupted grid under-counted its run time."""
+    folder = _for_toy("classifier", tmp_path / "classifier")
+    out = tmp_path / "out"
+    run_method(folder, protocols=["robustness"], seeds=[0], cache_dir=toy_cache, out=out, progress=False, epochs=2)
+    done = out / "robustness" / "seed0" / "done.json"
+    first = json.loads(done.read_text())
+    assert first["fit_time_resumed_s"] == 0.0
+    ckpt, = (out / "models").rglob("classifier.pt")
+    epochs_s = sum(h["epoch_s"] for h in torch.load(ckpt, weights_only=True)["history"])
+    done.unlink()   # the seed is recomputed; its finished checkpoint is reused, no epoch is trained again
+    run_method(folder, protocols=["robustness"], seeds=[0], cache_dir=toy_cache, out=out, progress=False, epochs=2)
+    again = json.loads(done.read_text())
+    assert again["fit_time_resumed_s"] == pytest.approx(epochs_s) and epochs_s > 0
+    assert again["fit_time_s"] >= again["fit_time_resumed_s"]
+    assert again["wall_time_s"] >= again["fit_time_s"]
 
 
 def test_model_selection_keeps_the_best_validation_epoch(toy_cache, tmp_path):

@@ -56,6 +56,10 @@ class Method(abc.ABC):
     """
 
     framework: str = "python"
+    #: Seconds of this fit that earlier processes spent on the work a resumed fit took over from their
+    #: checkpoints; the runner adds them to the fit time it measures, so that an interrupted and resumed
+    #: seed records what its fit cost, not only its last part. Methods that resume set it in ``fit``.
+    resumed_fit_s: float = 0.0
 
     def __init__(self, config: dict[str, Any], context: RunContext):
         self.config = config

@@ -196,10 +196,12 @@ class TorchMethod(Method):
 
     def _fit(self, algorithm: Algorithm, streams: list[Stream], stage: str, epochs: int, lr: float,
              select=None, min_batch: int = 1, **loop):
-        return fit(algorithm, streams, self._loop_config(epochs, lr, min_batch, **loop), seed=self.context.seed,
-                   device=str(self.device), checkpoint=self.workdir / f"{stage}.pt", select=select,
-                   progress=self.context.progress, desc=f"{type(self).__name__} {stage}",
-                   fingerprint=self._fingerprint(stage))
+        result = fit(algorithm, streams, self._loop_config(epochs, lr, min_batch, **loop), seed=self.context.seed,
+                     device=str(self.device), checkpoint=self.workdir / f"{stage}.pt", select=select,
+                     progress=self.context.progress, desc=f"{type(self).__name__} {stage}",
+                     fingerprint=self._fingerprint(stage))
+        self.resumed_fit_s += result.resumed_s
+        return result
 
     def _run(self, fn, events: EventSet, desc: str) -> np.ndarray:
         return run_inference(fn, len(events), self.inputs(events), int(self.cfg["eval_batch_size"]), self.device,

@@ -152,6 +152,12 @@ class LoopResult:
     stopped_early: bool = False
     history: list[dict] = field(default_factory=list)
 
+    @property
+    def resumed_s(self) -> float:
+        """Seconds the earlier process(es) spent on the epochs taken over from the checkpoint: each epoch's
+        ``epoch_s`` (training + model selection), or its ``train_s`` in checkpoints written before it."""
+        return float(sum(h.get("epoch_s", h.get("train_s", 0.0)) for h in self.history[:self.start_epoch]))
+
 
 # ---------------------------------------------------------------------------------------------- utils
 def derive_seed(*parts) -> int:
@@ -398,6 +404,7 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
                 algorithm.load_state_dict(raw)
             if cfg.patience is not None and since_best >= cfg.patience:
                 result.stopped_early = True
+        record["epoch_s"] = time.perf_counter() - t0   # training + model selection: what a resumed run reuses
         result.history.append(record)
         result.epochs_done = epoch + 1
         if progress and rank == 0:
@@ -422,7 +429,8 @@ def fit(algorithm: Algorithm, streams: list[Stream], cfg: LoopConfig, *, seed: i
 
 def _log_epoch(desc: str, record: dict, epochs: int) -> None:
     """One line per epoch: losses, validation score, learning rate, throughput."""
-    keys = [k for k in record if k not in ("epoch", "lr", "steps", "train_s", "events_per_s", "select")]
+    keys = [k for k in record if k not in ("epoch", "lr", "steps", "train_s", "epoch_s", "events_per_s",
+                                                  "select")]
     parts = [f"{k} {record[k]:.4f}" for k in keys]
     if "select" in record:
         parts.append(f"val {record['select']:.4f}")
