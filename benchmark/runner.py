@@ -5,8 +5,9 @@ For each seed the runner builds the task, hands ``fit`` only what the protocol a
 train under ``domain_shift``), and only then gives the test inputs to ``predict`` / ``embed``.
 Protocols of one *fit group* (:attr:`benchmark.protocols.Protocol.fit_group`) entitle a method to the
 same data, so one fit per seed serves them: ``robustness`` scores the fitted model's ``predict`` and
-``linear_probe`` sends its ``embed`` through the benchmark's probe.  ``domain_shift`` (more data: the
-target train) is a fit of its own.  How each protocol scores is its own class's business.  Output, under ``<out>`` (default ``runs/<method>/<family>_<source>_<size>/from_<source domain>``)::
+``linear_probe`` sends its ``embed`` through the benchmark's probe, over the same test EventSets (the
+torch methods run their encoder over each once: ``TorchMethod.embed``).  ``domain_shift`` (more data:
+the target train) is a fit of its own.  How each protocol scores is its own class's business.  Output, under ``<out>`` (default ``runs/<method>/<family>_<source>_<size>/from_<source domain>``)::
 
     <protocol>[_<target>]/result.json                      the result file (validated)
     <protocol>[_<target>]/predictions/seed<k>/<domain>.npz  what it was scored from

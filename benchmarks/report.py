@@ -21,7 +21,7 @@ from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT, RESULTS_DIR, render_tabl
 
 #: run order of ``--run`` (cheap first); each is ``python -m benchmarks.<name>`` with its defaults
 SCRIPTS = ("encoders", "sparse_vs_dense", "loading", "memory", "generation", "profile_stage", "baselines_walltime",
-           "preset_costs")  # preset_costs last: it derives its tables from generation and encoders
+           "scoring", "preset_costs")  # preset_costs last: it derives its tables from generation and encoders
 OUTPUT = Path(__file__).resolve().parent / "BENCHMARKS.md"
 
 INTRO = """# SimShift performance figures

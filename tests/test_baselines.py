@@ -157,6 +157,31 @@ def test_a_resumed_seed_records_the_whole_fit_time(toy_cache, tmp_path):
     assert again["wall_time_s"] >= again["fit_time_s"]
 
 
+def test_one_encoder_pass_per_test_set_serves_both_protocols(toy_cache, tmp_path, monkeypatch):
+    """robustness (``predict``) and linear_probe (``embed``) score one fitted model on the same test
+    events: the encoder runs over each test EventSet once, ``predict`` gives exactly the probabilities of
+    a pass through encoder and head, and a new training stage throws the stored outputs away."""
+    task = get_task("robustness", "toy", cache_dir=toy_cache)
+    m = _classifier(tmp_path / "c", epochs=1)
+    m.fit(task.method_data())
+    passes = []
+    run = Classifier._run
+    monkeypatch.setattr(Classifier, "_run", lambda self, fn, events, desc: passes.append(desc) or run(self, fn, events, desc))
+    test = task.test_inputs()
+    for ev in test.values():
+        probs = m.predict(ev)
+        h = m.embed(ev)
+        h[:] = 0.0  # a caller's copy: the stored outputs stay as they were
+        assert np.array_equal(m.embed(ev), m._run(m.model.encoder, ev, "check"))
+        assert np.array_equal(probs, m._probs(m._logits(ev)))
+    n = len(test)
+    assert passes.count("embed") == n and passes.count("check") == n and passes.count("predict") == n
+    m.history = m._fit(m.model, [m._stream("source", task.method_data().train, 16)], "again", 1, 1e-3)
+    ev = next(iter(test.values()))
+    m.embed(ev)
+    assert passes.count("embed") == n + 1   # new weights, new encoder pass
+
+
 def test_model_selection_keeps_the_best_validation_epoch(toy_cache, tmp_path):
     data = get_task("robustness", "toy", cache_dir=toy_cache).method_data()
     m = _classifier(tmp_path / "c", epochs=3, patience=1)

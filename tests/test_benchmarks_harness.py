@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from benchmarks import (baselines_walltime, encoders, generation, loading, memory, profile_stage, report,
+from benchmarks import (baselines_walltime, encoders, generation, loading, memory, profile_stage, report, scoring,
                         sparse_vs_dense)
 from benchmark.data.registry import get_family
 from benchmarks.common import ENVELOPE_KEYS, REPO_ROOT as ROOT, Result
@@ -169,6 +169,24 @@ def test_profile_stage_baseline_run(out, tmp_path, toy_cache):
     n_domains = len(get_family("toy").source(None).domains)
     calls = [n for n in data["notes"] if n.startswith("datasets.load_dataset:")]
     assert calls and int(calls[0].split()[1]) <= n_domains
+
+
+def test_scoring_runs_the_encoder_once_per_test_set(out, tmp_path, toy_cache):
+    import shutil
+
+    import yaml
+
+    method = tmp_path / "classifier"
+    shutil.copytree(ROOT / "baselines" / "classifier", method)
+    spec = yaml.safe_load((method / "method.yaml").read_text())
+    (method / "method.yaml").write_text(yaml.safe_dump({**spec, "families": ["toy"]}))
+    assert scoring.main(["--families", "toy", "--methods", str(method), "--cache-dir", str(toy_cache),
+                         "--out-dir", str(out), *TOY]) == 0
+    table, = _read(out, "scoring")["tables"]
+    n = _column(table, "test domains")[0]
+    assert n == len(get_family("toy").source(None).domains)
+    assert _column(table, "separate: encoder passes") == [2 * n] and _column(table, "shared: encoder passes") == [n]
+    assert all(s > 0 for s in _column(table, "shared s") + _column(table, "separate s"))
 
 
 def test_baselines_selection(tmp_path):

@@ -127,6 +127,8 @@ class TorchMethod(Method):
         self.device = resolve_device(context.device)
         self.workdir = context.workdir
         self._inputs_cache: dict[int, Any] = {}
+        #: encoder outputs of the fitted model per EventSet (see :meth:`embed`); emptied by every training stage
+        self._embeddings: dict[int, tuple[EventSet, np.ndarray]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _set_threads(self) -> None:
@@ -196,6 +198,7 @@ class TorchMethod(Method):
 
     def _fit(self, algorithm: Algorithm, streams: list[Stream], stage: str, epochs: int, lr: float,
              select=None, min_batch: int = 1, **loop):
+        self._embeddings.clear()  # the weights are about to change
         result = fit(algorithm, streams, self._loop_config(epochs, lr, min_batch, **loop), seed=self.context.seed,
                      device=str(self.device), checkpoint=self.workdir / f"{stage}.pt", select=select,
                      progress=self.context.progress, desc=f"{type(self).__name__} {stage}",
@@ -228,21 +231,35 @@ class TorchMethod(Method):
         return int(sum(p.numel() for m in modules for p in m.parameters()))
 
     def embed(self, events: EventSet) -> np.ndarray:
-        """The frozen encoder output h (no augmentation)."""
-        encoder = self.model.encoder
-        encoder.eval()
-        return self._run(encoder, events, "embed")
+        """The frozen encoder output h (no augmentation), computed once per EventSet until the next training
+        stage: the runner scores one fitted model under ``robustness`` (:meth:`predict`, a head on h) and
+        ``linear_probe`` (h itself) on the same test events; when each protocol made its own pass, scoring
+        was 848 s of the 2203 s run time of three ND-LAr classifier seeds (grid, benchmarks/BENCHMARKS.md;
+        ``python -m benchmarks.scoring`` times both ways)."""
+        cached = self._embeddings.get(id(events))
+        if cached is None or cached[0] is not events:   # the EventSet is held, so its id is not reused
+            encoder = self.model.encoder
+            encoder.eval()
+            cached = self._embeddings[id(events)] = (events, self._run(encoder, events, "embed"))
+        return cached[1].copy()
 
 
 class _EncoderHead(TorchMethod):
     """A method whose fitted ``self.model`` maps inputs to class logits (``model.logits``)."""
 
     def _logits(self, events: EventSet) -> np.ndarray:
+        """Encoder and head on ``events`` (model selection during training: never cached)."""
         self.model.eval()
         return self._run(self.model.logits, events, "predict")
 
     def predict(self, events: EventSet) -> np.ndarray:
-        return self._probs(self._logits(events))
+        """The head on :meth:`embed` (``model.logits`` is ``head(encoder(x))``), in the same batches as
+        :meth:`_logits`, so the probabilities are those of a pass through the whole model."""
+        self.model.eval()
+        h = torch.from_numpy(self.embed(events))
+        logits = run_inference(self.model.head, len(h), lambda idx: h[torch.as_tensor(idx)],
+                               int(self.cfg["eval_batch_size"]), self.device)
+        return self._probs(logits)
 
 
 class Classifier(_EncoderHead):
