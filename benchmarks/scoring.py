@@ -18,16 +18,24 @@ model learned):
 
 It checks that both ways give the same predictions (the comparison is void otherwise) and reports the
 seconds per protocol and the ratio.  Data: the default preset in ``--cache-dir`` (generated if missing).
+
+It then projects the saving onto the grid (``results/baseline_grid.json``, run-time table, or that file at
+``--grid-rev``, whose seeds all scored with an encoder pass per protocol: 5cf4aa4's): each ``linear_probe+robustness`` fit of a torch
+baseline loses the measured per-seed saving of that baseline on that family (of the classifier where the
+baseline was not measured: same encoder, another head), and the ``--jobs 2`` wall is recomputed as
+``run_baseline_grid`` computes it (pairs handed longest first).  A projection from measured parts, not a re-run of the grid.
 """
 from __future__ import annotations
 
+import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REPO_ROOT, Result, base_parser, family_available, setup, sig
+from benchmarks.common import REPO_ROOT, RESULTS_DIR, Result, base_parser, family_available, setup, sig
 
 NAME = "scoring"
 PROTOCOLS = ("robustness", "linear_probe")
@@ -83,6 +91,94 @@ def same_predictions(a: dict, b: dict) -> bool:
                for p in a for d in a[p])
 
 
+def project_grid(saving_s: dict[tuple[str, str], float], grid: dict, jobs: int = 2) -> tuple[list[list], float, float]:
+    """The grid's run-time table with each torch baseline's ``linear_probe+robustness`` fits shortened by
+    the per-seed scoring saving measured here (``saving_s[(method, family)]``; the classifier's where the
+    method was not measured), and the computed ``--jobs`` wall before and after."""
+    from benchmarks.run_baseline_grid import BASELINES, FAMILIES, RUN_TIME, makespan, schedule
+
+    table = next(t for t in grid["tables"] if t["title"].startswith(RUN_TIME))
+    order = {(b, f): i for i, (b, f) in enumerate((b, f) for f in FAMILIES for b in BASELINES)}
+    rows, before, after = [], {}, {}
+    for baseline, family, fit, n_fits, hours in (r for r in table["rows"] if r[0] != "all"):
+        saving = 0.0
+        if fit == "linear_probe+robustness" and baseline != "linear_probe":
+            per_seed = saving_s.get((baseline, family), saving_s.get(("classifier", family)))
+            if per_seed is None:
+                raise ValueError(f"no scoring saving measured on {family}: run with --families {family}")
+            saving = per_seed * n_fits / 3600
+            rows.append([baseline, family, n_fits, hours, sig(saving), sig(hours - saving)])
+        before[baseline, family] = before.get((baseline, family), 0.0) + hours
+        after[baseline, family] = after.get((baseline, family), 0.0) + hours - saving
+    pairs = sorted(before, key=lambda bf: order.get(bf, len(order)))
+    walls = [makespan([h[bf] for bf in schedule(pairs, h)], jobs) for h in (before, after)]
+    n_all = sum(r[3] for r in table["rows"] if r[0] != "all")
+    rows.append(["all (whole grid)", "", n_all, round(sum(before.values()), 2),
+                 sig(sum(before.values()) - sum(after.values())), round(sum(after.values()), 2)])
+    return rows, walls[0], walls[1]
+
+
+PROJECTION = "The grid's linear_probe+robustness fits with one encoder pass per test set (projected)"
+
+
+GRID = RESULTS_DIR / "baseline_grid.json"
+
+
+def read_grid(rev: str | None) -> tuple[dict | None, str]:
+    """The grid result (``rev``: as committed at that git revision, e.g. the last one whose grid seeds all
+    scored with a pass per protocol) and how to name it."""
+    rel = GRID.relative_to(REPO_ROOT).as_posix()
+    if rev is None:
+        return (json.loads(GRID.read_text()) if GRID.exists() else None), rel
+    import subprocess
+
+    text = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=REPO_ROOT, capture_output=True, text=True)
+    if text.returncode != 0:
+        raise SystemExit(f"--grid-rev {rev}: cannot read {rel} at that revision ({text.stderr.strip()})")
+    return json.loads(text.stdout), f"{rel} at {rev}"
+
+
+def add_projection(res: Result, saving_s: dict[tuple[str, str], float], grid_rev: str | None = None) -> None:
+    """Add (or replace) the projection of the measured savings onto the grid's run-time table."""
+    grid, grid_name = read_grid(grid_rev)
+    res.tables = [t for t in res.tables if t["title"] != PROJECTION]
+    if grid is None or not {f for _, f in saving_s} >= {"sfgd", "jets", "ndlar"}:
+        res.skip("grid projection: needs baseline_grid.json and savings measured on sfgd, jets and ndlar")
+        return
+    rows, wall_before, wall_after = project_grid(saving_s, grid)
+    res.table(PROJECTION, ["baseline", "family", "fits (one per seed)", "run time h (grid table)", "scoring saving h",
+                           "projected run time h"], rows,
+              note=f"Computed, not a re-run: the run-time table of {grid_name} (every seed "
+                   "scored with an encoder pass per protocol) less the per-seed saving measured here (separate s - "
+                   "shared s) times the fits; baselines not measured take the classifier's saving on that family "
+                   "(same encoder, another head). Wall of the whole grid with --jobs 2, computed as "
+                   "run_baseline_grid does (each pair at its run time, handed longest first to the first free "
+                   f"process): {wall_before:.2f} h with these fits as measured, {wall_after:.2f} h projected.")
+    res.extra["grid_wall_jobs2_h"] = {"before": round(wall_before, 3), "projected": round(wall_after, 3)}
+
+
+def reproject(path: Path, grid_rev: str | None) -> int:
+    """``--project-only``: recompute the projection of a stored result (e.g. after the grid table changed)."""
+    from benchmark.data.writer import write_text_atomic
+
+    data = json.loads(path.read_text())
+    measured = data["tables"][0]
+    col = {c: i for i, c in enumerate(measured["columns"])}
+    saving_s = {(r[col["method"]], r[col["family"]]): r[col["separate s"]] - r[col["shared s"]]
+                for r in measured["rows"]}
+    res = Result(NAME, None)
+    res.tables, res.skipped = data["tables"], []
+    add_projection(res, saving_s, grid_rev)
+    data["projection_command"] = "python -m benchmarks.scoring --project-only" + (
+        f" --grid-rev {grid_rev}" if grid_rev else "")
+    data["tables"], data["skipped"] = res.tables, data.get("skipped", []) + res.skipped
+    data.update(res.extra)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+    for t in res.tables[1:]:
+        print(f"## {t['title']}\n{t['note']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--families", nargs="+", default=["ndlar", "sfgd", "jets"])
@@ -90,10 +186,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="baselines (names under baselines/ or method folders) with both protocols")
     p.add_argument("--epochs", type=int, default=1, help="training epochs before scoring (default 1)")
     p.add_argument("--cache-dir", help="data cache (default: the normal one)")
+    p.add_argument("--project-only", action="store_true",
+                   help="measure nothing: recompute the grid projection of the stored result in --out-dir")
+    p.add_argument("--grid-rev", metavar="GIT_REV",
+                   help="project onto baseline_grid.json as committed at this revision (default: the working "
+                        "tree's); the grid's seeds must all have scored with an encoder pass per protocol")
     args = p.parse_args(argv)
+    if args.project_only:
+        return reproject((Path(args.out_dir) if args.out_dir else RESULTS_DIR) / f"{NAME}{'_' + args.tag if args.tag else ''}.json",
+                         args.grid_rev)
     setup(args)
-    res = Result(NAME, argv)
-    rows = []
+    res = Result(NAME, argv if argv is not None else sys.argv[1:], args.tag)
+    rows, saving_s = [], {}
     for family in args.families:
         ok, why = family_available(family)
         if not ok:
@@ -111,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not same_predictions(pred_sep, pred_sha):
                     raise RuntimeError(f"{name} on {family}: shared and separate encoder passes gave different "
                                        "predictions; the comparison is void")
+                saving_s[Path(name).name, family] = sum(sep) - sum(sha)
                 rows.append([family, Path(name).name, len(test), n_test, sig(fit_s), passes_sep, sig(sep[0]),
                              sig(sep[1]), sig(sum(sep)), passes_sha, sig(sha[0]), sig(sha[1]), sig(sum(sha)),
                              sig(sum(sep) / sum(sha))])
@@ -122,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
               note=f"One process, {args.threads} torch thread(s), seed 0; predictions of both ways checked "
                    "identical. Encoder passes: over a test set, both protocols together. linear_probe also embeds the source train and validation splits and fits "
                    "its logistic regression: that part is the same both ways.")
+    add_projection(res, saving_s, args.grid_rev)
     res.write(args.out_dir)
     return 0
 

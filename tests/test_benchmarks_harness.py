@@ -189,6 +189,45 @@ def test_scoring_runs_the_encoder_once_per_test_set(out, tmp_path, toy_cache):
     assert all(s > 0 for s in _column(table, "shared s") + _column(table, "separate s"))
 
 
+def test_scoring_projects_its_saving_onto_the_grid_run_time_table():
+    grid = {"tables": [{"title": "Run time of the grid's finished seeds (each fit counted once)", "rows": [
+        ["linear_probe", "sfgd", "linear_probe+robustness", 3, 0.01],
+        ["classifier", "sfgd", "linear_probe+robustness", 3, 1.0],
+        ["simclr", "sfgd", "domain_shift_xtalk_000", 3, 2.0],
+        ["simclr", "sfgd", "linear_probe+robustness", 3, 3.0],
+        ["classifier", "ndlar", "linear_probe+robustness", 3, 4.0],
+        ["all", "", "", 15, 10.01]]}]}
+    saving = {("classifier", "sfgd"): 600.0, ("simclr", "sfgd"): 1200.0, ("classifier", "ndlar"): 1800.0}
+    rows, before, after = scoring.project_grid(saving, grid, jobs=2)
+    by = {(r[0], r[1]): r for r in rows}
+    assert ("linear_probe", "sfgd") not in by                 # not a torch encoder: nothing to save
+    assert by["classifier", "sfgd"][4:] == [0.5, 0.5]          # 600 s x 3 fits
+    assert by["simclr", "sfgd"][4:] == [1.0, 2.0]              # its own saving, its domain_shift fit untouched
+    assert by["classifier", "ndlar"][4:] == [1.5, 2.5]
+    assert by["all (whole grid)", ""][2:] == [15, 10.01, 3.0, 7.01]
+    # pairs longest first to the first free of two processes: 5 + 0.01 | 4 + 1; after: 4 | 2.5 + 0.5 + 0.01
+    assert before == pytest.approx(5.01) and after == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="jets"):
+        scoring.project_grid(saving, {"tables": [{**grid["tables"][0], "rows": [
+            ["classifier", "jets", "linear_probe+robustness", 3, 1.0]]}]})
+
+
+def test_scoring_project_only_reprojects_a_stored_measurement(tmp_path):
+    """--project-only measures nothing: it reads the savings of a stored result and the committed grid."""
+    columns = ["family", "method", "separate s", "shared s"]
+    rows = [["ndlar", "classifier", 300.0, 100.0], ["sfgd", "classifier", 30.0, 20.0], ["jets", "classifier", 9.0, 6.0]]
+    stored = {"benchmark": "scoring", "tables": [{"title": "measured", "columns": columns, "rows": rows, "note": ""}]}
+    (tmp_path / "scoring.json").write_text(json.dumps(stored))
+    assert scoring.main(["--project-only", "--out-dir", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "scoring.json").read_text())
+    measured, projection = data["tables"]
+    assert measured["rows"] == rows and projection["title"] == scoring.PROJECTION
+    whole = projection["rows"][-1]
+    n_ndlar = sum(r[2] for r in projection["rows"] if r[1] == "ndlar")
+    assert whole[0] == "all (whole grid)" and whole[4] >= n_ndlar * 200 / 3600 - 1e-3
+    assert data["grid_wall_jobs2_h"]["projected"] < data["grid_wall_jobs2_h"]["before"]
+
+
 def test_baselines_selection(tmp_path):
     for name, fams in (("a", "[ndlar, jets]"), ("b", "[sfgd]")):
         (tmp_path / name).mkdir()
@@ -384,6 +423,18 @@ def test_grid_wall_time_hands_each_job_to_the_first_free_process():
     assert makespan([3.0, 1.0, 1.0, 1.0], 2) == 3.0          # 3 | 1+1+1
     assert makespan([1.0, 1.0, 3.0], 2) == 4.0               # 1+3 | 1: the long job last sets the tail
     assert makespan([1.0, 2.0], 1) == 3.0 and makespan([], 2) == 0.0
+
+
+def test_grid_hands_the_longest_recorded_pairs_first():
+    """The grid runs pairs longest first by their recorded run time, unrecorded ones before them."""
+    from benchmarks.run_baseline_grid import pair_hours, schedule
+
+    rows = [["a", "x", "lp", 3, 1.0], ["b", "x", "lp", 3, 1.0], ["b", "x", "ds", 3, 3.0], ["c", "y", "lp", 3, 2.0],
+            ["all", "", "", 9, 7.0]]
+    hours = pair_hours(rows)
+    assert hours == {("a", "x"): 1.0, ("b", "x"): 4.0, ("c", "y"): 2.0}
+    pairs = [("a", "x"), ("new", "x"), ("b", "x"), ("c", "y")]
+    assert schedule(pairs, hours) == [("new", "x"), ("b", "x"), ("c", "y"), ("a", "x")]
 
 
 def test_grid_margin_over_the_floor_uses_the_same_protocol_and_twice_the_seed_std():
