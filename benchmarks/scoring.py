@@ -19,8 +19,8 @@ model learned):
 It checks that both ways give the same predictions (the comparison is void otherwise) and reports the
 seconds per protocol and the ratio.  Data: the default preset in ``--cache-dir`` (generated if missing).
 
-It then projects the saving onto the grid (``results/baseline_grid.json``, run-time table, or that file at
-``--grid-rev``, whose seeds all scored with an encoder pass per protocol: 5cf4aa4's): each ``linear_probe+robustness`` fit of a torch
+It then projects the saving onto the grid (``results/baseline_grid.json`` at ``--grid-rev``, default
+5cf4aa4: the last grid all of whose seeds scored with an encoder pass per protocol): each ``linear_probe+robustness`` fit of a torch
 baseline loses the measured per-seed saving of that baseline on that family (of the classifier where the
 baseline was not measured: same encoder, another head), and the ``--jobs 2`` wall is recomputed as
 ``run_baseline_grid`` computes it (pairs handed longest first).  A projection from measured parts, not a re-run of the grid.
@@ -122,28 +122,34 @@ PROJECTION = "The grid's linear_probe+robustness fits with one encoder pass per 
 
 
 GRID = RESULTS_DIR / "baseline_grid.json"
+#: the last commit whose grid run-time table was measured entirely with an encoder pass per protocol (the
+#: working tree's has rows re-run with one pass, which a projection would count twice)
+GRID_BEFORE_ONE_PASS = "5cf4aa4"
 
 
-def read_grid(rev: str | None) -> tuple[dict | None, str]:
-    """The grid result (``rev``: as committed at that git revision, e.g. the last one whose grid seeds all
-    scored with a pass per protocol) and how to name it."""
+def read_grid(rev: str) -> tuple[dict | None, str]:
+    """The grid result as committed at git revision ``rev`` ("working-tree": the file as it is now) and how
+    to name it; None (with the reason as the name) when it cannot be read."""
     rel = GRID.relative_to(REPO_ROOT).as_posix()
-    if rev is None:
+    if rev == "working-tree":
         return (json.loads(GRID.read_text()) if GRID.exists() else None), rel
     import subprocess
 
     text = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=REPO_ROOT, capture_output=True, text=True)
     if text.returncode != 0:
-        raise SystemExit(f"--grid-rev {rev}: cannot read {rel} at that revision ({text.stderr.strip()})")
+        return None, f"cannot read {rel} at {rev} ({text.stderr.strip()}; a shallow clone lacks it)"
     return json.loads(text.stdout), f"{rel} at {rev}"
 
 
-def add_projection(res: Result, saving_s: dict[tuple[str, str], float], grid_rev: str | None = None) -> None:
+def add_projection(res: Result, saving_s: dict[tuple[str, str], float], grid_rev: str = GRID_BEFORE_ONE_PASS) -> None:
     """Add (or replace) the projection of the measured savings onto the grid's run-time table."""
-    grid, grid_name = read_grid(grid_rev)
     res.tables = [t for t in res.tables if t["title"] != PROJECTION]
-    if grid is None or not {f for _, f in saving_s} >= {"sfgd", "jets", "ndlar"}:
-        res.skip("grid projection: needs baseline_grid.json and savings measured on sfgd, jets and ndlar")
+    if not {f for _, f in saving_s} >= {"sfgd", "jets", "ndlar"}:
+        res.skip("grid projection: needs savings measured on sfgd, jets and ndlar")
+        return
+    grid, grid_name = read_grid(grid_rev)
+    if grid is None:
+        res.skip(f"grid projection: {grid_name}")
         return
     rows, wall_before, wall_after = project_grid(saving_s, grid)
     res.table(PROJECTION, ["baseline", "family", "fits (one per seed)", "run time h (grid table)", "scoring saving h",
@@ -157,7 +163,7 @@ def add_projection(res: Result, saving_s: dict[tuple[str, str], float], grid_rev
     res.extra["grid_wall_jobs2_h"] = {"before": round(wall_before, 3), "projected": round(wall_after, 3)}
 
 
-def reproject(path: Path, grid_rev: str | None) -> int:
+def reproject(path: Path, grid_rev: str) -> int:
     """``--project-only``: recompute the projection of a stored result (e.g. after the grid table changed)."""
     from benchmark.data.writer import write_text_atomic
 
@@ -169,9 +175,9 @@ def reproject(path: Path, grid_rev: str | None) -> int:
     res = Result(NAME, None)
     res.tables, res.skipped = data["tables"], []
     add_projection(res, saving_s, grid_rev)
-    data["projection_command"] = "python -m benchmarks.scoring --project-only" + (
-        f" --grid-rev {grid_rev}" if grid_rev else "")
+    data["projection_command"] = f"python -m benchmarks.scoring --project-only --grid-rev {grid_rev}"
     data["tables"], data["skipped"] = res.tables, data.get("skipped", []) + res.skipped
+    data.pop("grid_wall_jobs2_h", None)   # a skipped projection leaves no stale figure behind
     data.update(res.extra)
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
     for t in res.tables[1:]:
@@ -188,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", help="data cache (default: the normal one)")
     p.add_argument("--project-only", action="store_true",
                    help="measure nothing: recompute the grid projection of the stored result in --out-dir")
-    p.add_argument("--grid-rev", metavar="GIT_REV",
-                   help="project onto baseline_grid.json as committed at this revision (default: the working "
-                        "tree's); the grid's seeds must all have scored with an encoder pass per protocol")
+    p.add_argument("--grid-rev", metavar="GIT_REV", default=GRID_BEFORE_ONE_PASS,
+                   help="project onto baseline_grid.json as committed at this revision ('working-tree': as it "
+                        f"is now); its seeds must all have scored with an encoder pass per protocol (default "
+                        f"{GRID_BEFORE_ONE_PASS}, the last such grid)")
     args = p.parse_args(argv)
     if args.project_only:
         return reproject((Path(args.out_dir) if args.out_dir else RESULTS_DIR) / f"{NAME}{'_' + args.tag if args.tag else ''}.json",

@@ -218,7 +218,7 @@ def test_scoring_project_only_reprojects_a_stored_measurement(tmp_path):
     rows = [["ndlar", "classifier", 300.0, 100.0], ["sfgd", "classifier", 30.0, 20.0], ["jets", "classifier", 9.0, 6.0]]
     stored = {"benchmark": "scoring", "tables": [{"title": "measured", "columns": columns, "rows": rows, "note": ""}]}
     (tmp_path / "scoring.json").write_text(json.dumps(stored))
-    assert scoring.main(["--project-only", "--out-dir", str(tmp_path)]) == 0
+    assert scoring.main(["--project-only", "--grid-rev", "working-tree", "--out-dir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "scoring.json").read_text())
     measured, projection = data["tables"]
     assert measured["rows"] == rows and projection["title"] == scoring.PROJECTION
@@ -226,6 +226,10 @@ def test_scoring_project_only_reprojects_a_stored_measurement(tmp_path):
     n_ndlar = sum(r[2] for r in projection["rows"] if r[1] == "ndlar")
     assert whole[0] == "all (whole grid)" and whole[4] >= n_ndlar * 200 / 3600 - 1e-3
     assert data["grid_wall_jobs2_h"]["projected"] < data["grid_wall_jobs2_h"]["before"]
+    # a revision git cannot show: the projection is skipped with the reason, the measurement kept
+    assert scoring.main(["--project-only", "--grid-rev", "0" * 40, "--out-dir", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "scoring.json").read_text())
+    assert [t["title"] for t in data["tables"]] == ["measured"] and "cannot read" in data["skipped"][-1]
 
 
 def test_baselines_selection(tmp_path):
