@@ -95,11 +95,11 @@ def project_grid(saving_s: dict[tuple[str, str], float], grid: dict, jobs: int =
     """The grid's run-time table with each torch baseline's ``linear_probe+robustness`` fits shortened by
     the per-seed scoring saving measured here (``saving_s[(method, family)]``; the classifier's where the
     method was not measured), and the computed ``--jobs`` wall before and after."""
-    from benchmarks.run_baseline_grid import BASELINES, FAMILIES, RUN_TIME, makespan, schedule
+    from benchmarks.run_baseline_grid import BASELINES, FAMILIES, RUN_TIME, makespan, pair_hours, schedule
 
     table = next(t for t in grid["tables"] if t["title"].startswith(RUN_TIME))
     order = {(b, f): i for i, (b, f) in enumerate((b, f) for f in FAMILIES for b in BASELINES)}
-    rows, before, after = [], {}, {}
+    rows, projected = [], []
     for baseline, family, fit, n_fits, hours in (r for r in table["rows"] if r[0] != "all"):
         saving = 0.0
         if fit == "linear_probe+robustness" and baseline != "linear_probe":
@@ -108,8 +108,8 @@ def project_grid(saving_s: dict[tuple[str, str], float], grid: dict, jobs: int =
                 raise ValueError(f"no scoring saving measured on {family}: run with --families {family}")
             saving = per_seed * n_fits / 3600
             rows.append([baseline, family, n_fits, hours, sig(saving), sig(hours - saving)])
-        before[baseline, family] = before.get((baseline, family), 0.0) + hours
-        after[baseline, family] = after.get((baseline, family), 0.0) + hours - saving
+        projected.append([baseline, family, fit, n_fits, hours - saving])
+    before, after = pair_hours(table["rows"]), pair_hours(projected)
     pairs = sorted(before, key=lambda bf: order.get(bf, len(order)))
     walls = [makespan([h[bf] for bf in schedule(pairs, h)], jobs) for h in (before, after)]
     n_all = sum(r[3] for r in table["rows"] if r[0] != "all")
