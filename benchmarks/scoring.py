@@ -20,10 +20,11 @@ It checks that both ways give the same predictions (the comparison is void other
 seconds per protocol and the ratio.  Data: the default preset in ``--cache-dir`` (generated if missing).
 
 It then projects the saving onto the grid (``results/baseline_grid.json`` at ``--grid-rev``, default
-5cf4aa4: the last grid all of whose seeds scored with an encoder pass per protocol): each ``linear_probe+robustness`` fit of a torch
-baseline loses the measured per-seed saving of that baseline on that family (of the classifier where the
-baseline was not measured: same encoder, another head), and the ``--jobs 2`` wall is recomputed as
-``run_baseline_grid`` computes it (pairs handed longest first).  A projection from measured parts, not a re-run of the grid.
+5cf4aa4: the last grid all of whose seeds scored with an encoder pass per protocol): each
+``linear_probe+robustness`` fit of a torch baseline loses the measured per-seed saving of that baseline on
+that family (of the classifier where the baseline was not measured: same encoder, another head), and the
+``--jobs 2`` wall is recomputed as ``run_baseline_grid`` computes it (pairs handed longest first).  A
+projection from measured parts, not a re-run of the grid.
 """
 from __future__ import annotations
 
@@ -176,7 +177,8 @@ def reproject(path: Path, grid_rev: str) -> int:
     res.tables, res.skipped = data["tables"], []
     add_projection(res, saving_s, grid_rev)
     data["projection_command"] = f"python -m benchmarks.scoring --project-only --grid-rev {grid_rev}"
-    data["tables"], data["skipped"] = res.tables, data.get("skipped", []) + res.skipped
+    kept = [msg for msg in data.get("skipped", []) if not msg.startswith("grid projection:")]
+    data["tables"], data["skipped"] = res.tables, kept + res.skipped
     data.pop("grid_wall_jobs2_h", None)   # a skipped projection leaves no stale figure behind
     data.update(res.extra)
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
@@ -200,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{GRID_BEFORE_ONE_PASS}, the last such grid)")
     args = p.parse_args(argv)
     if args.project_only:
-        return reproject((Path(args.out_dir) if args.out_dir else RESULTS_DIR) / f"{NAME}{'_' + args.tag if args.tag else ''}.json",
-                         args.grid_rev)
+        stem = NAME + (f"_{args.tag}" if args.tag else "")
+        return reproject((Path(args.out_dir) if args.out_dir else RESULTS_DIR) / f"{stem}.json", args.grid_rev)
     setup(args)
     res = Result(NAME, argv if argv is not None else sys.argv[1:], args.tag)
     rows, saving_s = [], {}

@@ -441,6 +441,24 @@ def test_grid_hands_the_longest_recorded_pairs_first():
     assert schedule(pairs, hours) == [("new", "x"), ("b", "x"), ("c", "y"), ("a", "x")]
 
 
+def test_grid_runs_its_pairs_in_the_scheduled_order(tmp_path, monkeypatch):
+    """run_baseline_grid starts the pairs longest first by the run times recorded in its previous result."""
+    from benchmarks import common, run_baseline_grid as grid
+
+    previous = {"tables": [{"title": grid.RUN_TIME, "rows": [
+        ["linear_probe", "sfgd", "linear_probe+robustness", 3, 0.01],
+        ["classifier", "sfgd", "linear_probe+robustness", 3, 0.2],
+        ["simclr", "sfgd", "linear_probe+robustness", 3, 0.6], ["all", "", "", 9, 0.81]]}]}
+    (tmp_path / "baseline_grid.json").write_text(json.dumps(previous))
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    started = []
+    monkeypatch.setattr(grid, "run_one", lambda b, f, out, protocols: started.append((b, f)) or
+                        {"baseline": b, "family": f, "rc": 0})
+    grid.main(["--families", "sfgd", "--baselines", "linear_probe", "classifier", "supcon", "simclr",
+               "--jobs", "1", "--out", str(tmp_path / "runs")])
+    assert started == [("supcon", "sfgd"), ("simclr", "sfgd"), ("classifier", "sfgd"), ("linear_probe", "sfgd")]
+
+
 def test_grid_margin_over_the_floor_uses_the_same_protocol_and_twice_the_seed_std():
     """Each learned row is compared with the floor of its own family and protocol (domain_shift: same
     target), and passes only with a margin above twice its own seed standard deviation."""
