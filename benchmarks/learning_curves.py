@@ -29,6 +29,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
+def with_variant(cfg: dict, family: str, variant: dict | None) -> dict:
+    """``cfg`` (a method's resolved config) with the variant's keys set at the top level AND removed from
+    its ``per_family`` entry for ``family``: that entry is applied last (``effective_config``), so a key it
+    also sets (e.g. the augmented classifier's ND-LAr ``encoder`` and ``augment``) would silently win over
+    the variant being measured."""
+    if not variant:
+        return cfg
+    out = {**cfg, **variant}
+    per = out.get("per_family")
+    if isinstance(per, dict) and isinstance(per.get(family), dict):
+        out["per_family"] = {**per, family: {k: v for k, v in per[family].items() if k not in variant}}
+    return out
+
+
 def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, cache_dir, workdir: Path,
               epochs: int | None, methods=("classifier", "linear_probe"), config: dict | None = None,
               learner: str = "classifier") -> dict:
@@ -58,7 +72,8 @@ def run_point(family: str, n: int, seed: int, data_size: str, model_size: str, c
         ctx = RunContext(family=task.family, protocol="robustness", seed=seed, size=data_size, device="cpu",
                          workdir=wd, epochs=epochs, progress=False)
         ctx.model_size = model_size
-        cfg = {**spec.resolved_config(model_size), **(config or {} if name == "classifier" else {})}
+        cfg = spec.resolved_config(model_size)
+        cfg = with_variant(cfg, family, config) if name == "classifier" else cfg
         method = spec.load_class()(cfg, ctx)
         t0 = time.perf_counter()
         method.fit(data)

@@ -510,3 +510,20 @@ def test_grid_keeps_rows_of_protocols_not_tabulated_this_time():
     assert [r[:3] for r in _kept(previous, RUN_TIME, {("simclr", "ndlar", "robustness")}, _fit_protocols)] == [
         ["classifier", "sfgd", "linear_probe+robustness"], ["simclr", "ndlar", "domain_shift_electronics_2"]]
     assert _kept(previous, "Another table", set()) == [] and _kept(None, RUN_TIME, set()) == []
+
+
+def test_learning_curve_variant_wins_over_the_methods_per_family_entry():
+    """A measured variant must train with what it says, even where the method's ``per_family`` entry for
+    the family (applied last) sets the same key: the augmented classifier's ND-LAr ``encoder``."""
+    from benchmark.methods.base import load_method_spec
+    from benchmark.methods.torch import effective_config
+    from benchmarks.learning_curves import with_variant
+
+    spec = load_method_spec(ROOT / "baselines" / "augmented_classifier")
+    base = spec.resolved_config("default")
+    variant = {"encoder": {"pooling": "mean", "align": True}}
+    assert effective_config({**base, **variant}, "ndlar", "default")["encoder"] != variant["encoder"]
+    eff = effective_config(with_variant(base, "ndlar", variant), "ndlar", "default")
+    assert eff["encoder"] == variant["encoder"]
+    assert eff["augment"] == effective_config(base, "ndlar", "default")["augment"]   # the rest of the entry stays
+    assert with_variant(base, "ndlar", None) is base

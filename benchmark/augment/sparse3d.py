@@ -28,7 +28,7 @@ import torch
 
 __all__ = [
     "random_rotation_matrices", "rotate", "drop", "charge_noise", "wiggle", "energy_scale", "translate",
-    "revoxelise",
+    "revoxelise", "align_principal_axes",
     "SparseAugmentConfig", "SparseAugment", "OPS",
 ]
 
@@ -129,6 +129,36 @@ def revoxelise(b, xyz, feats, n):
     x = (uniq // (ext[2] * ext[1])) % ext[0]
     bb = uniq // (ext[2] * ext[1] * ext[0])
     return torch.stack([bb, x, y, z], dim=1).to(torch.int32), out_feats
+
+
+def align_principal_axes(coords, feats, n: int):
+    """Rotate every event into its charge-weighted principal axes and re-voxelise (a canonical pose).
+
+    The voxel analogue of the jet preprocessing of JetCLR (arXiv:2108.04253) and of Komiske, Metodiev
+    and Schwartz (arXiv:1612.01551): centre on the charge centroid, rotate so that the axes of largest,
+    middle and smallest charge-weighted spread become x, y, z, and fix each axis's sign by the sign of
+    the charge's third moment along it (a track's Bragg peak, a shower's far end). A network fed events
+    in this pose need not learn rotation invariance from the data (ND-LAr particles point anywhere),
+    the same way the eigenvalue observables of the physics-feature floor are rotation invariant;
+    canonicalising inputs by PCA for rotation invariance: Li et al. 2021, arXiv:2101.00483.
+
+    coords int (M, 4) [batch, x, y, z], feats float (M, C) with the charge in column 0 (negative
+    charges get no weight). Returns coords int32 (M', 4) and feats (M', C), as :func:`revoxelise`.
+    """
+    b = coords[:, 0].long()
+    xyz = coords[:, 1:].to(torch.float64)
+    q = feats[:, 0].to(torch.float64).clamp_min(0) + 1e-6        # weights; every voxel counts a little
+    qsum = q.new_zeros(n).index_add_(0, b, q).clamp_min(1e-12)
+    centre = xyz.new_zeros((n, 3)).index_add_(0, b, xyz * q[:, None]) / qsum[:, None]
+    d = xyz - centre[b]
+    cov = xyz.new_zeros((n, 3, 3)).index_add_(0, b, d[:, :, None] * d[:, None, :] * q[:, None, None])
+    cov = cov / qsum[:, None, None] + 1e-9 * torch.eye(3, dtype=xyz.dtype, device=xyz.device)
+    _, vecs = torch.linalg.eigh(cov)                              # ascending eigenvalues
+    axes = vecs.flip(-1)                                          # columns: largest spread first
+    t = torch.einsum("mi,mij->mj", d, axes[b])                    # coordinates along the axes
+    skew = xyz.new_zeros((n, 3)).index_add_(0, b, q[:, None] * t ** 3)
+    t = t * torch.where(skew < 0, -1.0, 1.0).to(t.dtype)[b]
+    return revoxelise(b, t.to(torch.float32), feats, n)
 
 
 OPS = {"identity": None, "rotate": rotate, "drop": drop, "charge_noise": charge_noise,
