@@ -26,6 +26,10 @@ width C has 27*C^2 weights against 343*C for the study's 7^3 depthwise one, so t
 116 M parameters (the study's: about 31 M) and a 3^3 instead of 7^3 receptive field per block; the
 widths, depths, strides, GRN, pooling and the 768-d output are the study's.
 
+Input pose: with ``align=True`` every event is first rotated into its charge-weighted principal axes
+and re-voxelised (after any augmentation, in training and inference alike), so the network need not
+learn rotation invariance from data; see :func:`benchmark.augment.sparse3d.align_principal_axes`.
+
 Input: the charge enters through sign(q) * log(1 + |q|) by default (``input_transform``). Why: the stem
 output is linear in the charge and feeds the residual stream un-normalised, so raw charges of hundreds
 to thousands (ADC counts, photo-electrons, different per family) would make the stream's scale depend
@@ -71,9 +75,8 @@ class ConvNeXtConfig:
     depthwise: bool = False         # only the MinkowskiEngine backend supports True
     pooling: str = "max"            # "max" (study), "mean", or parts joined by "+": "max+mean", "mean+logcount"
     input_transform: str = "log1p"  # "log1p": sign(q) log(1 + |q|) on the charge; "none": raw
-    align: bool = False             # rotate each event into its principal axes first (align_principal_axes)
-    position_scale: float | None = None  # voxels; set: 3 more input channels, the site's offset from its
-                                         # event's centroid divided by this (see _position_channels)
+    align: bool = False             # rotate each event into its charge-weighted principal axes first
+                                    # (benchmark.augment.sparse3d.align_principal_axes): a canonical pose
     ln_eps: float = 1e-6
 
     def __post_init__(self):
@@ -86,8 +89,6 @@ class ConvNeXtConfig:
                              f"e.g. 'max', 'mean+logcount'; got {self.pooling!r}")
         if self.input_transform not in ("log1p", "none"):
             raise ValueError(f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}")
-        if self.position_scale is not None and not self.position_scale > 0:
-            raise ValueError(f"position_scale must be a positive length in voxels (or None), got {self.position_scale}")
         if self.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for a centred submanifold conv, got {self.kernel_size}")
 
@@ -211,24 +212,6 @@ def segment_pool(feats: torch.Tensor, index: torch.Tensor, n: int, mode: str,
     return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
-def _position_channels(coords: torch.Tensor, n: int, scale: float) -> torch.Tensor:
-    """(M, 3): each site's offset from the mean site of its event, in units of ``scale`` voxels.
-
-    Why: a submanifold ConvNeXt with three stages sees a few tens of voxels around a site, and mean
-    pooling averages what it sees; an ND-LAr event spans hundreds of voxels, so the encoder cannot
-    measure an event's length or shape, which are what the physics-feature floor is built from
-    (principal-axis eigenvalues, extent). With the offset as an input, pooled nonlinear functions
-    of it carry the event's spatial moments, as in point-cloud networks that take coordinates as
-    features (PointNet, Qi et al. 2017, arXiv:1612.00593). Offsets from the centroid keep the
-    encoder translation invariant; rotations of the coordinates (augmentation) rotate them too.
-    """
-    index = coords[:, 0].long()
-    xyz = coords[:, 1:].float()
-    counts = _scatter_sum(torch.ones_like(index, dtype=xyz.dtype), index, n).clamp_min(1)
-    centre = _scatter_sum(xyz, index, n) / counts[:, None]
-    return (xyz - centre.index_select(0, index)) / scale
-
-
 class SparseGRN(nn.Module):
     """Global Response Normalisation (ConvNeXt V2) on sparse features, norms taken per event."""
 
@@ -282,8 +265,7 @@ class SparseConvNeXtEncoder(nn.Module):
         self.backend_name = backend
         b = get_backend(backend)
         w = cfg.widths
-        in_channels = cfg.in_channels + (3 if cfg.position_scale is not None else 0)
-        self.stem = b.down_conv(in_channels, w[0], cfg.stem_kernel, cfg.stem_kernel)
+        self.stem = b.down_conv(cfg.in_channels, w[0], cfg.stem_kernel, cfg.stem_kernel)
         self.stages = nn.ModuleList()
         self.downs = nn.ModuleList()
         for i, (width, depth) in enumerate(zip(w, cfg.depths)):
@@ -313,8 +295,6 @@ class SparseConvNeXtEncoder(nn.Module):
             coords, feats = align_principal_axes(coords.to(dev), feats, n)
         if self.cfg.input_transform == "log1p":
             feats = torch.sign(feats) * torch.log1p(feats.abs())
-        if self.cfg.position_scale is not None:
-            feats = torch.cat([feats, _position_channels(coords.to(dev), n, self.cfg.position_scale)], dim=1)
         x = b.make_tensor(coords.to(dev), feats, self.spatial_shape(coords), n)
         x = self.stem(x)
         for i, blocks in enumerate(self.stages):
