@@ -96,6 +96,47 @@ def test_revoxelise_merges_duplicates_conserves_charge_and_shifts_to_non_negativ
     assert as_dict == {(0, 0, 0, 0): 3.0, (0, 2, 1, 1): 4.0, (1, 0, 5, 5): 8.0, (1, 1, 5, 5): 16.0}
 
 
+def _track(direction, n=60, start=(40.0, 50.0, 45.0)):
+    """A straight track of ``n`` one-voxel steps whose charge rises towards its end (a Bragg peak)."""
+    t = torch.arange(n, dtype=torch.float64)
+    d = torch.tensor(direction, dtype=torch.float64)
+    xyz = torch.tensor(start, dtype=torch.float64) + t[:, None] * d / d.norm()
+    return xyz, (1 + t / 10)[:, None].float()
+
+
+def test_align_principal_axes_puts_the_longest_spread_on_x_and_the_charge_peak_at_small_x():
+    b = torch.zeros(60, dtype=torch.long)
+    for direction in ([0.3, 0.8, -0.52], [-1.0, 0.1, 0.05], [0.0, 0.0, -1.0]):
+        xyz, q = _track(direction)
+        coords, feats = sa.revoxelise(b, xyz.float(), q, 1)
+        out, out_q = sa.align_principal_axes(coords, feats, 1)
+        ext = out[:, 1:].max(dim=0).values - out[:, 1:].min(dim=0).values
+        assert ext[0] >= 55 and ext[1] <= 3 and ext[2] <= 3, (direction, ext)
+        assert out[:, 1:].min() == 0                                   # shifted to start at 0
+        assert torch.isclose(out_q.sum(), feats.sum())                 # no charge lost in re-voxelising
+        near = out[:, 1] < out[:, 1].float().median()
+        assert out_q[near].sum() > out_q[~near].sum()                  # the Bragg peak at small x
+
+
+def test_align_principal_axes_gives_one_pose_for_every_exact_rotation_or_reflection_of_an_event():
+    """Axis permutations and flips are exact on the voxel grid: the aligned events must be identical."""
+    gen = torch.Generator().manual_seed(3)
+    n = 2
+    coords = torch.cat([torch.cat([torch.full((40, 1), e), torch.randint(0, 30, (40, 3), generator=gen)], 1)
+                        for e in range(n)]).int()
+    coords = torch.unique(coords, dim=0)
+    feats = torch.rand(coords.shape[0], 1, generator=gen) * 100
+    moved = coords.clone()
+    moved[:, 1:] = coords[:, [3, 1, 2]]
+    moved[:, 2] = 29 - moved[:, 2]
+    key = lambda c, f: sorted(zip(map(tuple, c.tolist()), f[:, 0].tolist()))
+    a = key(*sa.align_principal_axes(coords, feats, n))
+    m = key(*sa.align_principal_axes(moved, feats, n))
+    assert [k for k, _ in a] == [k for k, _ in m]
+    assert [v for _, v in a] == pytest.approx([v for _, v in m])
+    assert key(coords, feats) != key(moved, feats)
+
+
 def test_sparse_augment_composition_draws_with_replacement():
     gen = torch.Generator().manual_seed(4)
     xyz = torch.stack(torch.meshgrid(torch.arange(15), torch.arange(20), torch.arange(10), indexing="ij"), -1)

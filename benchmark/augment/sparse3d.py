@@ -136,8 +136,9 @@ def align_principal_axes(coords, feats, n: int):
 
     The voxel analogue of the jet preprocessing of JetCLR (arXiv:2108.04253) and of Komiske, Metodiev
     and Schwartz (arXiv:1612.01551): centre on the charge centroid, rotate so that the axes of largest,
-    middle and smallest charge-weighted spread become x, y, z, and fix each axis's sign by the sign of
-    the charge's third moment along it (a track's Bragg peak, a shower's far end). A network fed events
+    middle and smallest charge-weighted spread become x, y, z, and fix each axis's sign so that the
+    charge's third moment along it is positive: the fainter, longer side of the charge centroid points to
+    +x, and a stopping track's Bragg peak lies at small x. A network fed events
     in this pose need not learn rotation invariance from the data (ND-LAr particles point anywhere),
     the same way the eigenvalue observables of the physics-feature floor are rotation invariant;
     canonicalising inputs by PCA for rotation invariance: Li et al. 2021, arXiv:2101.00483.
