@@ -134,14 +134,14 @@ def revoxelise(b, xyz, feats, n):
 def align_principal_axes(coords, feats, n: int):
     """Rotate every event into its charge-weighted principal axes and re-voxelise (a canonical pose).
 
-    The voxel analogue of the jet preprocessing of JetCLR (arXiv:2108.04253) and of Komiske, Metodiev
-    and Schwartz (arXiv:1612.01551): centre on the charge centroid, rotate so that the axes of largest,
+    The voxel analogue of jet-image preprocessing (de Oliveira et al. 2016, arXiv:1511.05190: translate,
+    rotate, flip) and of JetCLR's (arXiv:2108.04253): centre on the charge centroid, rotate so that the axes of largest,
     middle and smallest charge-weighted spread become x, y, z, and fix each axis's sign so that the
     charge's third moment along it is positive: the fainter, longer side of the charge centroid points to
     +x, and a stopping track's Bragg peak lies at small x. A network fed events
     in this pose need not learn rotation invariance from the data (ND-LAr particles point anywhere),
     the same way the eigenvalue observables of the physics-feature floor are rotation invariant;
-    canonicalising inputs by PCA for rotation invariance: Li et al. 2021, arXiv:2101.00483.
+    PCA canonical poses for rotation-invariant point-cloud networks: Luo and Gao 2024, arXiv:2402.01331.
 
     coords int (M, 4) [batch, x, y, z], feats float (M, C) with the charge in column 0 (negative
     charges get no weight). Returns coords int32 (M', 4) and feats (M', C), as :func:`revoxelise`.
