@@ -121,8 +121,8 @@ study's crosstalk domains).
 
 ### Default domain-shift target
 `domain_shift` uses `xtalk_000` (no crosstalk) when no `--target` is given: the nominal-trained
-classifier loses most there, 0.665 -> 0.351 accuracy (-0.314, 3 seeds at the default size; the
-physics-feature probe -0.241), measured with `python -m benchmark run baselines/classifier --dataset sfgd --out runs/grid/classifier/sfgd`.
+classifier loses most there, 0.717 -> 0.421 accuracy (-0.295, 3 seeds at the default size, events
+rotated into their principal axes; the physics-feature probe -0.240), measured with `python -m benchmark run baselines/classifier --dataset sfgd --out runs/grid/classifier/sfgd`.
 """
 
 FAMILY = FamilySpec(
