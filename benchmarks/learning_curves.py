@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -157,6 +158,24 @@ def plot(out_png: Path) -> None:
     fig.savefig(out_png, dpi=110)
 
 
+# where this machine keeps its scratch files and data: not part of what was measured, so kept out of the docs
+MACHINE_LOCAL_OPTIONS = ("--workdir", "--cache-dir")
+
+
+def recorded_command(args: list[str]) -> str:
+    """The command as a reader can re-type it: shell-quoted (a ``--config`` JSON survives a copy and paste),
+    without the machine-local ``--workdir`` and ``--cache-dir`` paths, which do not change any figure."""
+    kept, skip_value = [], False
+    for a in args:
+        if skip_value:
+            skip_value = False
+        elif a in MACHINE_LOCAL_OPTIONS:
+            skip_value = True
+        elif a.split("=", 1)[0] not in MACHINE_LOCAL_OPTIONS:
+            kept.append(a)
+    return "python -m benchmarks.learning_curves " + shlex.join(kept)
+
+
 def _commands(block: dict) -> list[str]:
     return block.get("commands") or [block["command"]]
 
@@ -207,7 +226,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     DOCS.mkdir(exist_ok=True)
     json_path = DOCS / "learning_curves.json"
-    command = "python -m benchmarks.learning_curves " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = recorded_command(argv if argv is not None else sys.argv[1:])
     rows = []
     for n in args.events:
         for seed in args.seeds:

@@ -527,3 +527,17 @@ def test_learning_curve_variant_wins_over_the_methods_per_family_entry():
     assert eff["encoder"] == variant["encoder"]
     assert eff["augment"] == effective_config(base, "ndlar", "default")["augment"]   # the rest of the entry stays
     assert with_variant(base, "ndlar", None) is base
+
+
+def test_learning_curve_command_is_retypable_and_has_no_machine_paths():
+    """The command stored beside a learning curve must run when pasted into a shell (the ``--config`` JSON
+    quoted) and must not carry this machine's scratch or cache folders, which a reader does not have."""
+    import shlex
+
+    from benchmarks.learning_curves import recorded_command
+
+    config = '{"encoder": {"pooling": "mean"}, "eval_batch_size": 64}'
+    cmd = recorded_command(["--family", "ndlar", "--workdir", "/work/x/lc", "--cache-dir=/tmp/c",
+                            "--events", "1000", "--config", config])
+    assert "/work/x" not in cmd and "/tmp/c" not in cmd and "--workdir" not in cmd
+    assert shlex.split(cmd)[3:] == ["--family", "ndlar", "--events", "1000", "--config", config]
