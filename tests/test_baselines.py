@@ -426,3 +426,28 @@ def test_floor_under_domain_shift_fits_on_the_adaptation_methods_labelled_half(t
     truth = dict(zip(*task._test_truth("nominal")[:2]))
     assert result["per_seed"][0]["per_domain"]["nominal"]["accuracy"] == pytest.approx(
         accuracy(np.array([truth[i] for i in ids]), scores))
+
+
+def test_refit_head_is_the_linear_probe_on_clean_training_embeddings(toy_cache, tmp_path):
+    """``refit_head``: after training, ``predict`` is a logistic regression solved on the frozen encoder's
+    output for the (un-augmented) source train events, C chosen on source validation: the same fit as the
+    benchmark's linear probe, and not the head that was trained with the encoder."""
+    from benchmark.evaluation import fit_linear_probe, full_proba
+
+    task = get_task("robustness", "toy", cache_dir=toy_cache)
+    data, test = task.method_data(), task.test_inputs()
+    fam = get_family("toy")
+    m = _classifier(tmp_path / "c", epochs=1, refit_head=True)
+    m.fit(data)
+    probe, _ = fit_linear_probe(m.embed(data.train), data.train.labels, m.embed(data.validation),
+                                data.validation.labels, fam.num_classes, fam.primary_metric)
+    for ev in test.values():
+        probs = m.predict(ev)
+        np.testing.assert_allclose(probs, full_proba(probe, m.embed(ev), fam.num_classes), rtol=1e-5, atol=1e-6)
+        assert not np.allclose(probs, m._probs(m._logits(ev)), atol=1e-3)   # not the trained head
+    lr = probe[-1]
+    assert m.num_parameters() == m._count(m.model.encoder) + lr.coef_.size + lr.intercept_.size
+    plain = _classifier(tmp_path / "p", epochs=1)
+    plain.fit(data)
+    ev = next(iter(test.values()))
+    np.testing.assert_allclose(plain.predict(ev), plain._probs(plain._logits(ev)), rtol=1e-5, atol=1e-6)

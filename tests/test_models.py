@@ -373,3 +373,27 @@ def test_sparse_encoder_with_align_sees_one_pose_for_flipped_and_permuted_axes()
         with torch.no_grad():
             a, m = enc((coords, feats, 1)), enc((moved, feats, 1))
         assert torch.allclose(a, m, atol=1e-5) == align
+
+
+def test_sparse_encoder_charge_embedding_feeds_the_stem_a_learned_code_of_the_charge():
+    """``charge_embed=K``: each voxel's (log) charge becomes K channels GELU(w q + b) before the stem, so the
+    amplitude is a pattern across channels, not only a scale that a LayerNorm over channels can remove.
+    The stem then takes K input channels, the embedding learns (it gets gradients), and h depends on the
+    charge through it."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    coords, feats = _ragged_sparse_batch(gen, [25, 40])
+    enc = build_encoder("sparse3d", "default", charge_embed=8)
+    plain = build_encoder("sparse3d", "default")
+    assert enc.embed is not None and plain.embed is None
+    assert enc.stem.conv.in_channels == 8 and plain.stem.conv.in_channels == 1
+    h = enc((coords, feats.abs() * 100, 2))
+    h.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.embed.parameters())
+    with torch.no_grad():
+        enc.embed[0].weight.zero_()                     # a code that no longer depends on the charge ...
+        a = enc((coords, feats.abs() * 100, 2))
+        b = enc((coords, feats.abs() * 3000, 2))
+    torch.testing.assert_close(a, b)                    # ... makes h blind to it
+    with pytest.raises(ValueError, match="charge_embed"):
+        build_encoder("sparse3d", "default", charge_embed=-1)

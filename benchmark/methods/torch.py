@@ -73,7 +73,7 @@ COMMON = {
 LATER_KEYS_OFF = {"ema": None}
 #: keys that may change between a run and its resumption (they do not change what a checkpoint means;
 #: a changed ``epochs`` continues on the learning-rate schedule of the new total, from the saved epoch)
-RESUMABLE_KEYS = {"epochs", "finetune_epochs", "patience", "eval_batch_size", "threads"}
+RESUMABLE_KEYS = {"epochs", "finetune_epochs", "patience", "eval_batch_size", "threads", "refit_head"}
 
 
 def effective_config(config: dict[str, Any], family: str, model_size: str,
@@ -230,6 +230,18 @@ class TorchMethod(Method):
     def _count(*modules: nn.Module) -> int:
         return int(sum(p.numel() for m in modules for p in m.parameters()))
 
+    def _solve_head(self, train: EventSet, validation: EventSet) -> tuple[SolvedHead, dict]:
+        """A linear head on the frozen encoder output, solved: standardised h, L-BFGS logistic regression
+        with C chosen on the source validation split (``benchmark.evaluation.fit_linear_probe``, the same
+        fit as the benchmark's linear probe). No checkpoint: re-solving from the (checkpointed) encoder
+        gives the same head."""
+        from benchmark.evaluation import fit_linear_probe
+
+        w = event_weights(train)
+        probe, info = fit_linear_probe(self.embed(train), train.labels, self.embed(validation), validation.labels,
+                                       self.n_classes, self.context.family.primary_metric, sample_weight=w)
+        return SolvedHead(probe, self.n_classes), info
+
     def embed(self, events: EventSet) -> np.ndarray:
         """The frozen encoder output h (no augmentation), computed once per EventSet until the next training
         stage: the runner scores one fitted model under ``robustness`` (:meth:`predict`, a head on h) and
@@ -263,10 +275,18 @@ class _EncoderHead(TorchMethod):
 
 
 class Classifier(_EncoderHead):
-    """Encoder + linear head trained with cross-entropy on labelled source train (no augmentation)."""
+    """Encoder + linear head trained with cross-entropy on labelled source train (no augmentation).
+
+    ``refit_head: true``: after training (best epoch on the source validation split), the linear head is
+    re-solved on the frozen encoder's output for the clean (un-augmented) source train events, C chosen on
+    the source validation split (:meth:`TorchMethod._solve_head`). Why: the augmented classifier's head
+    was fitted to embeddings of augmented views, but test events arrive un-augmented; re-training only the
+    last layer on the data the model will be applied to is the "classifier re-training" of Kang et al. 2020
+    (arXiv:1910.09217) and the last-layer re-training of Kirichenko et al. 2023 (arXiv:2204.02937).
+    """
 
     augment = False
-    EXTRA: dict[str, Any] = {}
+    EXTRA: dict[str, Any] = {"refit_head": False}
 
     def fit(self, data: MethodData) -> None:
         self._adapt = False
@@ -275,10 +295,22 @@ class Classifier(_EncoderHead):
         train = self._cap(data.train, "train")
         self.history = self._fit(self.model, [self._stream("source", train, self.cfg["batch_size"])], "classifier",
                                  self.epochs, self.cfg["lr"], select=self._selector(self._logits, data.validation))
+        self.solved_head = None
+        if self.cfg["refit_head"]:
+            self.model.eval()
+            self.solved_head, self.head_info = self._solve_head(train, data.validation)
+
+    def predict(self, events: EventSet) -> np.ndarray:
+        if getattr(self, "solved_head", None) is not None:
+            self.model.eval()
+            return self.solved_head.predict_proba(self.embed(events))
+        return super().predict(events)
 
     def num_parameters(self) -> int:
         if getattr(self.context, "protocol", None) == "linear_probe":
             return self._count(self.model.encoder)
+        if getattr(self, "solved_head", None) is not None:
+            return self._count(self.model.encoder) + self.solved_head.n_parameters
         return self._count(self.model.encoder, self.model.head)
 
 
@@ -357,29 +389,20 @@ class Contrastive(TorchMethod):
             self.model.encoder.eval()
             for p in self.model.encoder.parameters():
                 p.requires_grad_(False)
+            if self.cfg["finetune_solver"] == "lbfgs":
+                # the head on frozen features is a convex problem: solve it instead of running Adam on it.
+                # Measured on jets (SimCLR, 12k events): the Adam head (lr 1e-3, 30 epochs) reached
+                # validation AUC 0.79, still creeping up (heavy-tailed pT-weighted features), test AUC 0.798;
+                # L-BFGS on the same features: test AUC 0.945 (docs/learning_curves.md, "jets/simclr").
+                self.classifier, self.finetune_history = self._solve_head(train, data.validation)
+                return
+            if self.cfg["finetune_solver"] != "adam":
+                raise MethodConfigError(f"finetune_solver must be 'lbfgs' or 'adam', got {self.cfg['finetune_solver']!r}")
             feats = torch.from_numpy(self.embed(train))
             val_feats = torch.from_numpy(self.embed(data.validation))
             labels = torch.as_tensor(train.labels)
             w = event_weights(train)
             w = None if w is None else torch.as_tensor(w, dtype=torch.float32)
-
-            if self.cfg["finetune_solver"] == "lbfgs":
-                # the head on frozen features is a convex problem: solve it (standardised features,
-                # L-BFGS logistic regression, C chosen on the source validation split) instead of running
-                # Adam on it. Measured on jets (SimCLR, 12k events): the Adam head (lr 1e-3, 30 epochs) reached
-                # validation AUC 0.79, still creeping up (heavy-tailed pT-weighted features), test AUC 0.798;
-                # L-BFGS on the same features: test AUC 0.945 (docs/learning_curves.md, "jets/simclr").
-                # No checkpoint: re-solving from the (checkpointed) encoder gives the same head.
-                from benchmark.evaluation import fit_linear_probe
-
-                probe, info = fit_linear_probe(feats.numpy(), train.labels, val_feats.numpy(), data.validation.labels,
-                                               self.n_classes, self.context.family.primary_metric,
-                                               sample_weight=None if w is None else w.numpy())
-                self.classifier = SolvedHead(probe, self.n_classes)
-                self.finetune_history = info
-                return
-            if self.cfg["finetune_solver"] != "adam":
-                raise MethodConfigError(f"finetune_solver must be 'lbfgs' or 'adam', got {self.cfg['finetune_solver']!r}")
 
             def make_batch(idx):
                 t = torch.as_tensor(idx)

@@ -37,6 +37,14 @@ on the family's charge unit; the log compresses the dynamic range to O(1-10) and
 slightly negative charges of the charge-noise augmentation. The study fed the raw ADC value; use
 ``input_transform="none"`` to do the same.
 
+Charge embedding (``charge_embed=K``, off by default): each voxel's transformed charge becomes K channels
+GELU(w_k q + b_k), a learned per-voxel code, before the stem. Why: the stem is linear in its input, and the
+LayerNorms over channels that follow (in every block and before every downsampling) remove a common scale
+of a site's features; with one input channel the amplitude of an isolated track voxel (its dE/dx) is
+such a scale. Coded as a pattern across K channels, the amplitude survives the normalisation, as the
+scalar inputs of point-cloud networks are lifted by a shared per-point MLP before any aggregation
+(PointNet, Qi et al. 2017, arXiv:1612.00593). Measured on ND-LAr in docs/learning_curves.md ("ndlar/*embed16").
+
 LayerNorm and GRN act on the flat (M, C) feature matrix of active sites; GRN's global L2 norm is
 taken per event (using the batch index), as in ConvNeXt-V2's sparse MinkowskiGRN.
 """
@@ -77,6 +85,8 @@ class ConvNeXtConfig:
     input_transform: str = "log1p"  # "log1p": sign(q) log(1 + |q|) on the charge; "none": raw
     align: bool = False             # rotate each event into its charge-weighted principal axes first
                                     # (benchmark.augment.sparse3d.align_principal_axes): a canonical pose
+    charge_embed: int = 0           # > 0: a per-voxel learned embedding Linear(in, K) -> GELU of the
+                                    # (transformed) charge before the stem (see module docstring)
     ln_eps: float = 1e-6
 
     def __post_init__(self):
@@ -89,6 +99,8 @@ class ConvNeXtConfig:
                              f"e.g. 'max', 'mean+logcount'; got {self.pooling!r}")
         if self.input_transform not in ("log1p", "none"):
             raise ValueError(f"input_transform must be 'log1p' or 'none', got {self.input_transform!r}")
+        if self.charge_embed < 0:
+            raise ValueError(f"charge_embed must be 0 (off) or the width of the charge embedding, got {self.charge_embed}")
         if self.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd for a centred submanifold conv, got {self.kernel_size}")
 
@@ -265,7 +277,10 @@ class SparseConvNeXtEncoder(nn.Module):
         self.backend_name = backend
         b = get_backend(backend)
         w = cfg.widths
-        self.stem = b.down_conv(cfg.in_channels, w[0], cfg.stem_kernel, cfg.stem_kernel)
+        self.embed = (nn.Sequential(nn.Linear(cfg.in_channels, cfg.charge_embed), nn.GELU())
+                      if cfg.charge_embed > 0 else None)
+        stem_in = cfg.charge_embed if cfg.charge_embed > 0 else cfg.in_channels
+        self.stem = b.down_conv(stem_in, w[0], cfg.stem_kernel, cfg.stem_kernel)
         self.stages = nn.ModuleList()
         self.downs = nn.ModuleList()
         for i, (width, depth) in enumerate(zip(w, cfg.depths)):
@@ -295,6 +310,8 @@ class SparseConvNeXtEncoder(nn.Module):
             coords, feats = align_principal_axes(coords.to(dev), feats, n)
         if self.cfg.input_transform == "log1p":
             feats = torch.sign(feats) * torch.log1p(feats.abs())
+        if self.embed is not None:
+            feats = self.embed(feats)
         x = b.make_tensor(coords.to(dev), feats, self.spatial_shape(coords), n)
         x = self.stem(x)
         for i, blocks in enumerate(self.stages):
