@@ -515,17 +515,22 @@ def test_grid_keeps_rows_of_protocols_not_tabulated_this_time():
 def test_learning_curve_variant_wins_over_the_methods_per_family_entry():
     """A measured variant must train with what it says, even where the method's ``per_family`` entry for
     the family (applied last) sets the same key: the augmented classifier's ND-LAr ``encoder``."""
+    from functools import partial
+
     from benchmark.methods.base import load_method_spec
-    from benchmark.methods.torch import effective_config
+    from benchmark.methods.torch import COMMON, AugmentedClassifier
+    from benchmark.methods.torch import effective_config as effective
     from benchmarks.learning_curves import with_variant
 
+    effective_config = partial(effective, allowed={**COMMON, **AugmentedClassifier.EXTRA})
     spec = load_method_spec(ROOT / "baselines" / "augmented_classifier")
     base = spec.resolved_config("default")
     variant = {"encoder": {"pooling": "mean", "align": True}}
     assert effective_config({**base, **variant}, "ndlar", "default")["encoder"] != variant["encoder"]
     eff = effective_config(with_variant(base, "ndlar", variant), "ndlar", "default")
     assert eff["encoder"] == variant["encoder"]
-    assert eff["augment"] == effective_config(base, "ndlar", "default")["augment"]   # the rest of the entry stays
+    full_entry = effective_config(base, "ndlar", "default")
+    assert eff["augment"] == full_entry["augment"] and eff["refit_head"] == full_entry["refit_head"]  # the rest stays
     assert with_variant(base, "ndlar", None) is base
 
 
