@@ -75,11 +75,14 @@ def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_gen
 
     With ``allow_generate=False`` (``--no-generate``) nothing is ever generated: a missing or
     incomplete dataset is an error that says what is missing and the command that makes it.
+    ``domains``: only these must be complete (and only these are generated), e.g. the source and target
+    of ``domain_shift``; None: every domain of the source.
     """
     spec = get_family(family)
     src = spec.source(source)
     cache = f" --cache-dir {cache_dir}" if cache_dir else ""
-    how = (f"python -m benchmark generate {family} --size {size}{cache}" if src.kind == "generated"
+    only = f" --domains {' '.join(dict.fromkeys(domains))}" if domains else ""
+    how = (f"python -m benchmark generate {family} --size {size}{only}{cache}" if src.kind == "generated"
            else f"python -m benchmark fetch {family} --source {src.name}{cache}")
     try:
         folder = resolve_folder(family, src.name, size, cache_dir)
@@ -101,8 +104,9 @@ def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_gen
 
     if not is_main_process():
         raise RuntimeError(f"generate the dataset before launching several ranks: {how}")
-    print(f"[simshift] materialising {family}/{src.name}/{size} first (one time) ...", flush=True)
-    generate(family, size=size, cache_dir=cache_dir)
+    print(f"[simshift] materialising {family}/{src.name}/{size}{' (' + ', '.join(dict.fromkeys(domains)) + ')' if domains else ''} "
+          f"first (one time) ...", flush=True)
+    generate(family, size=size, cache_dir=cache_dir, domains=list(dict.fromkeys(domains)) if domains else None)
 
 
 def _method_block(spec: MethodSpec, n_parameters) -> dict:
@@ -350,7 +354,9 @@ def run_method(method: str | Path | MethodSpec, family: str | None = None, proto
                              for r in rules if r.needs_target)
     elif target is not None:
         raise ValueError(f"--target only applies to protocols with a target domain, not {', '.join(protocols)}")
-    ensure_data(family, source, size, cache_dir, allow_generate)
+    # domain_shift scores the source and the target only: a dataset holding just those two is enough
+    needed = [source_domain, tgt] if all(r.needs_target for r in rules) else None
+    ensure_data(family, source, size, cache_dir, allow_generate, domains=needed)
     out = Path(out) if out else default_out(spec, family, src_name, size, source_domain, model_size,
                                             max_train_events)
     out = out.resolve()

@@ -30,6 +30,7 @@ FAMILIES = ["sfgd", "jets", "ndlar"]
 HEADLINE = "Baselines x families at the default size, seeds 0 1 2 (headline metric: mean ± std over seeds)"
 RUN_TIME = "Run time of the grid's finished seeds (each fit counted once)"
 DROPS = "Which shifts hurt: robustness protocol, the three domains with the largest drop from nominal"
+RECALL = "Where the accuracy is lost: recall per class on the source test set"
 
 
 def run_one(name: str, family: str, out: Path, protocols: list[str] | None = None) -> dict:
@@ -156,6 +157,35 @@ def _degradation_rows(out: Path, name: str, family: str, n_worst: int = 3) -> li
     worst = sorted(means, key=means.get)[:n_worst]
     return [[name, family, metric, f"{nominal:.3f}"] + [f"{d} {means[d] - nominal:+.3f}" for d in worst]
             + [sum(1 for v in means.values() if v < nominal - 0.02), len(means)]]
+
+
+def _class_recall_rows(submissions: Path) -> list[list]:
+    """Per-class recall on the source test set (seed mean), of every baseline's leaderboard entry at the
+    default size on the multi-class families: where the accuracy a method misses is lost (e.g. ND-LAr's
+    electron/photon pair, told apart by the charge of the first centimetres of the shower)."""
+    import numpy as np
+
+    from benchmark.data.registry import get_family
+
+    rows = []
+    for path in sorted(submissions.glob("*.json")):
+        r = json.loads(path.read_text())
+        family, name = r["dataset"]["family"], r["method"]["name"]
+        if (r["dataset"].get("size") != "default" or r["source_domain"] != "nominal" or name not in BASELINES
+                or family not in FAMILIES):  # the grid's runs: default size, trained on nominal
+            continue
+        classes = get_family(family).class_names
+        if len(classes) < 3:
+            continue
+        recalls = []
+        for seed in r["per_seed"]:
+            cm = np.asarray(seed["per_domain"][r["source_domain"]]["confusion_matrix"], dtype=float)
+            recalls.append(cm.diagonal() / np.maximum(cm.sum(1), 1))
+        mean = np.mean(recalls, axis=0)
+        rows.append([name, family, r["protocol"] + (f"_{r['target_domain']}" if r.get("target_domain") else ""),
+                     len(recalls), ", ".join(f"{c} {v:.2f}" for c, v in zip(classes, mean))])
+    order = {(b, f): i for i, (b, f) in enumerate((b, f) for f in FAMILIES for b in BASELINES)}
+    return sorted(rows, key=lambda row: (order.get((row[0], row[1]), len(order)), row[2]))
 
 
 def pair_hours(run_time_rows: list[list]) -> dict[tuple[str, str], float]:
@@ -285,6 +315,13 @@ def main(argv=None) -> int:
          "shifted domains"], drops,
         note="Differences are of the seed-mean metric (domain minus nominal). linear_probe rows are the "
              "physics-feature logistic regression; the others are each method's own classifier.")
+    result.table(
+        RECALL, ["baseline", "family", "protocol", "seeds", "recall per true class (source test set)"],
+        _class_recall_rows(ROOT / "leaderboard" / "submissions"),
+        note="From the leaderboard's result files at the default size (leaderboard/submissions; regenerated "
+             "by --collect-only after a resubmission): the fraction of each true class's test events the "
+             "method labels correctly, mean over seeds. Families with two classes (jets) are left out: their "
+             "metric is the AUC.")
     result.write()
     if args.submit:
         for path in sorted(out.glob("*/*/*/result.json")):

@@ -213,6 +213,31 @@ def test_contrastive_resumes_pretraining_and_probe_stage(toy_cache, tmp_path):
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
 
 
+def test_dann_augment_views_augments_source_and_target_together(toy_cache, tmp_path, monkeypatch):
+    """augment_views: one random view of every source AND target training event (augmenting only the source
+    would hand the domain head 'augmented or not' as a domain cue); off, no event is augmented."""
+    from benchmark.kinds.sparse3d import SparseAugmenter
+
+    views = []
+    original = SparseAugmenter.view
+
+    def recording_view(self, inputs, generator):
+        views.append(int(inputs[2]))
+        return original(self, inputs, generator)
+
+    monkeypatch.setattr(SparseAugmenter, "view", recording_view)
+    data = get_task("domain_shift", "toy", target_domain="shifted", cache_dir=toy_cache).method_data()
+    for augment_views in (False, True):
+        views.clear()
+        ctx = RunContext(family=get_family("toy"), protocol="domain_shift", seed=0,
+                         workdir=tmp_path / str(augment_views), progress=False)
+        DANN({"batch_size": 8, "epochs": 1, "augment_views": augment_views}, ctx).fit(data)
+        if augment_views:
+            assert views and max(views) == 16  # 8 source + 8 target events in one view call
+        else:
+            assert views == []
+
+
 def test_config_and_protocol_errors(toy_cache, tmp_path):
     with pytest.raises(MethodConfigError, match="unknown config key"):
         _classifier(tmp_path, 1, learning_rate=0.1)

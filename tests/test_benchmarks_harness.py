@@ -546,3 +546,26 @@ def test_learning_curve_command_is_retypable_and_has_no_machine_paths():
                             "--events", "1000", "--config", config])
     assert "/work/x" not in cmd and "/tmp/c" not in cmd and "--workdir" not in cmd
     assert shlex.split(cmd)[3:] == ["--family", "ndlar", "--events", "1000", "--config", config]
+
+
+def test_class_recall_rows_are_the_seed_mean_of_each_true_class(tmp_path):
+    """The per-class recall table: seed mean of diagonal / row sum on the source test set, only the grid's
+    entries (a baseline, default size, trained on nominal, a family with more than two classes)."""
+    from benchmarks.run_baseline_grid import _class_recall_rows
+
+    def entry(name, cms, family="ndlar", size="default", source="nominal", protocol="robustness"):
+        return {"dataset": {"family": family, "size": size}, "method": {"name": name}, "protocol": protocol,
+                "source_domain": source, "target_domain": None,
+                "per_seed": [{"per_domain": {source: {"confusion_matrix": cm}}} for cm in cms]}
+
+    eye = [[10 if i == j else 0 for j in range(5)] for i in range(5)]
+    mixed = [row[:] for row in eye]
+    mixed[0] = [5, 5, 0, 0, 0]          # half of the electrons called photons
+    files = {"a": entry("simclr", [eye, mixed]), "b": entry("simclr", [mixed], size="large"),
+             "c": entry("classifier", [mixed], source="electronics_2"), "d": entry("my_method", [mixed]),
+             "e": entry("classifier", [[[9, 1], [2, 8]]], family="jets")}
+    for stem, r in files.items():
+        (tmp_path / f"{stem}.json").write_text(json.dumps(r))
+    rows = _class_recall_rows(tmp_path)
+    assert rows == [["simclr", "ndlar", "robustness", 2,
+                     "electron 0.75, gamma 1.00, muon 1.00, charged_pion 1.00, proton 1.00"]]

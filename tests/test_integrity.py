@@ -401,6 +401,34 @@ def test_partial_folder_loads_and_no_generate_never_generates(tmp_path):
     assert not part_path(folder, "shifted", "train", 0).name.startswith(".")
 
 
+def test_domain_shift_needs_only_its_source_and_target(tmp_path):
+    """domain_shift scores the source and its target only: a folder holding just those two runs with
+    --no-generate and nothing else is made; robustness (every test domain) still refuses it and names the
+    missing domain; with generation allowed, only the domains the protocol needs are generated."""
+    from benchmark.results import load_result
+
+    folder = generate("toy", cache_dir=tmp_path, workers=1, progress=False, domains=["nominal", "shifted"])
+    method = tmp_path / "floor"
+    method.mkdir()
+    (method / "method.yaml").write_text("name: floor\nprotocols: [robustness, domain_shift]\nfamilies: [toy]\n"
+                                        "entry: benchmark.methods.features:PhysicsFeatureLinear\n")
+    before = _digests(folder)
+    paths = run_method(method, family="toy", protocols=["domain_shift"], target="shifted", seeds=[0],
+                       cache_dir=tmp_path, out=tmp_path / "out", allow_generate=False, progress=False)
+    assert load_result(paths[0])["domains"] == ["nominal", "shifted"]
+    assert _digests(folder) == before
+    with pytest.raises(DataNotReady, match=r"scan_2.*python -m benchmark generate toy"):
+        run_method(method, family="toy", protocols=["robustness"], seeds=[0], cache_dir=tmp_path,
+                   out=tmp_path / "out2", allow_generate=False, progress=False)
+    partial = generate("toy", cache_dir=tmp_path / "partial", workers=1, progress=False, domains=["nominal"])
+    with pytest.raises(DataNotReady, match=r"shifted.*generate toy --size default --domains nominal shifted"):
+        ensure_data("toy", None, "default", tmp_path / "partial", allow_generate=False,
+                    domains=["nominal", "shifted"])
+    ensure_data("toy", None, "default", tmp_path / "partial", allow_generate=True, domains=["nominal", "shifted"])
+    made = json.loads((partial / "provenance.json").read_text())
+    assert set(made["domains_complete"]) == {"nominal", "shifted"} and not made["complete"]
+
+
 def test_external_example_runs_with_the_default_output_folder(toy_cache, tmp_path, monkeypatch):
     """The program runs inside its own folder; the data and output paths it is given are absolute."""
     import shutil

@@ -323,7 +323,10 @@ class AugmentedClassifier(Classifier):
 class DANN(_EncoderHead):
     """Domain-adversarial training: label head on source, domain head behind gradient reversal."""
 
-    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False, "grl_schedule": "constant", "domain_hidden": 0}
+    #: ``augment_views: true``: every source and target training event is seen as one random view of the
+    #: augmentation set (``augment``), as the augmented classifier's source events
+    EXTRA = {"grl_coeff": 1.0, "domain_weight": 1.0, "grn": False, "grl_schedule": "constant", "domain_hidden": 0,
+             "augment_views": False}
 
     def fit(self, data: MethodData) -> None:
         if not data.unlabelled:
@@ -335,7 +338,8 @@ class DANN(_EncoderHead):
         encoder = self._encoder(**self.event_kind.dann_encoder_overrides(self.cfg))
         self.model = DANNAlgorithm(encoder, self.n_classes, self.cfg["grl_coeff"], self.cfg["domain_weight"],
                                    self.cfg["grl_schedule"], kind=self.event_kind,
-                                   domain_hidden=self.cfg["domain_hidden"])
+                                   domain_hidden=self.cfg["domain_hidden"],
+                                   augmenter=self._augmenter() if self.cfg["augment_views"] else None)
         bs = int(self.cfg["batch_size"])
         streams = [self._stream("source", self._cap(data.train, "train"), bs),
                    self._stream("target", self._cap(target, "target"), bs)]

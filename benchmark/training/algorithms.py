@@ -109,9 +109,9 @@ class DANNAlgorithm(Algorithm):
     """Label loss on labelled source + domain loss (through gradient reversal) on source and target."""
 
     def __init__(self, encoder: nn.Module, n_classes: int, grl_coeff: float = 1.0, domain_weight: float = 1.0,
-                 grl_schedule: str = "constant", *, kind: EventKind, domain_hidden: int = 0):
+                 grl_schedule: str = "constant", *, kind: EventKind, domain_hidden: int = 0, augmenter=None):
         super().__init__()
-        self.kind = kind
+        self.kind, self.augmenter = kind, augmenter
         if grl_schedule not in ("constant", "ganin"):
             raise MethodConfigError(f"grl_schedule must be 'constant' or 'ganin', got {grl_schedule!r}")
         self.encoder = encoder
@@ -127,7 +127,11 @@ class DANNAlgorithm(Algorithm):
             self.domain.grl.coeff = self.grl_coeff * (2.0 / (1.0 + math.exp(-10.0 * self.progress)) - 1.0)
         src, tgt = batch["source"], batch["target"]
         n_s = self.kind.batch_len(src["x"])
-        h = self.encoder(self.kind.concat(src["x"], tgt["x"]))
+        x = self.kind.concat(src["x"], tgt["x"])
+        # one random view of every source AND target event: augmenting only the source would hand the domain
+        # head "augmented or not" as a domain cue
+        x = self.augmenter.view(x, self.generator) if self.augmenter is not None else x
+        h = self.encoder(x)
         logits = self.head(h[:n_s])
         label_loss = weighted_ce(logits, src["y"], src.get("w"))
         d_true = torch.cat([torch.zeros(n_s, dtype=torch.long), torch.ones(h.shape[0] - n_s, dtype=torch.long)])
