@@ -69,6 +69,33 @@ def test_energy_scale_is_one_factor_per_event():
     assert abs(per_event[:, 0].mean().item() - 1) < 0.01 and abs(per_event[:, 0].std().item() - 0.1) < 0.005
 
 
+def test_crop_keeps_one_contiguous_slab_of_the_stated_fraction():
+    """A straight 200-voxel track: a crop keeps one unbroken run of it, 0.5-1 of its length; unselected
+    events and one-voxel events are kept whole."""
+    gen = torch.Generator().manual_seed(14)
+    n, length = 400, 200
+    b = torch.arange(n).repeat_interleave(length)
+    xyz = torch.zeros(n * length, 3)
+    xyz[:, 0] = torch.arange(length).float().repeat(n)
+    sel = torch.ones(n, dtype=torch.bool)
+    sel[:100] = False
+    b2, xyz2, f2 = sa.crop(b, xyz, torch.ones(n * length, 1), n, sel, gen, min_fraction=0.5)
+    kept = torch.bincount(b2, minlength=n)
+    assert torch.equal(kept[:100], torch.full((100,), length))
+    cropped = kept[100:].float() / length
+    # the kept length along x is frac * |u_x| / |u_x| of the extent: a fraction in [0.5, 1] up to voxel rounding
+    assert cropped.min() >= 0.5 - 1.5 / length and cropped.max() <= 1.0
+    assert cropped.mean() < 0.8                                  # U[0.5, 1]: mean 0.75, not whole events
+    for i in range(100, n):                                      # contiguous: no hole inside the run
+        x = xyz2[b2 == i, 0]
+        assert x.max() - x.min() + 1 == x.numel()
+    single = torch.arange(50)                                    # never empties an event
+    b3, _, _ = sa.crop(single, torch.zeros(50, 3), torch.ones(50, 1), 50, torch.ones(50, dtype=torch.bool), gen)
+    assert torch.equal(b3.unique(), single)
+    with pytest.raises(ValueError, match="crop_min_fraction"):
+        sa.SparseAugmentConfig(crop_min_fraction=0.0)
+
+
 def test_translate_shifts_whole_events():
     gen = torch.Generator().manual_seed(13)
     b, xyz, f = _flat_events(gen, [10, 10])

@@ -15,6 +15,7 @@ replacement* from {identity, rotate, drop, charge noise, wiggle}, then re-voxeli
 - energy_scale (available, not in the default draw; the study's "tuned" set adds it): one charge scale
   per event, 1 - 0.1 * N(0, 1) (study's ``shift_energy_normal``, scale_factor 0.1).
 - translate (available, not in the default draw): whole-event shift, uniform in [0, max_shift] voxels per axis.
+- crop (available, not in the default draw): one slab of the event along a random direction (SimCLR's crop).
 
 Everything works on float coordinates; :func:`revoxelise` rounds to integer voxels, merges sites that
 land in the same voxel by summing their charge, and shifts each event so no coordinate is negative.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
-    "random_rotation_matrices", "rotate", "drop", "charge_noise", "wiggle", "energy_scale", "translate",
+    "random_rotation_matrices", "rotate", "drop", "charge_noise", "wiggle", "energy_scale", "translate", "crop",
     "revoxelise", "align_principal_axes",
     "SparseAugmentConfig", "SparseAugment", "OPS",
 ]
@@ -73,15 +74,42 @@ def rotate(b, xyz, feats, n, selected, generator=None):
     return b, xyz, feats
 
 
-def drop(b, xyz, feats, n, selected, generator=None, p: float = 0.1):
-    """Remove each voxel of the selected events with probability p; keep >= 1 voxel per event."""
+def _keep_at_least_one(b, keep, n):
+    """Re-admit the first voxel of every event that ``keep`` would empty (an event is never lost)."""
     m = b.shape[0]
-    keep = ~((_rand(m, generator, xyz.device) < p) & selected[b])
     kept = torch.zeros(n, dtype=torch.long, device=b.device).index_add_(0, b, keep.long())
     first = torch.full((n,), m, dtype=torch.long, device=b.device).scatter_reduce(
         0, b, torch.arange(m, device=b.device), reduce="amin")
     emptied = (kept == 0) & (first < m)
     keep[first[emptied]] = True
+    return keep
+
+
+def drop(b, xyz, feats, n, selected, generator=None, p: float = 0.1):
+    """Remove each voxel of the selected events with probability p; keep >= 1 voxel per event."""
+    keep = ~((_rand(b.shape[0], generator, xyz.device) < p) & selected[b])
+    keep = _keep_at_least_one(b, keep, n)
+    return b[keep], xyz[keep], feats[keep]
+
+
+def crop(b, xyz, feats, n, selected, generator=None, min_fraction: float = 0.5):
+    """Keep one slab of each selected event: along a uniformly random direction, a window of a fraction
+    U[min_fraction, 1] of the event's extent, placed uniformly; keep >= 1 voxel per event.
+
+    The sparse analogue of SimCLR's random crop, the augmentation its ablation found most needed
+    (Chen et al. 2020, arXiv:2002.05709, section 3): two views that show different parts of a shower
+    can only be matched through what the parts share. Not in the study's set.
+    """
+    u = _randn((n, 3), generator, xyz.device, xyz.dtype)
+    u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    t = (xyz * u[b]).sum(dim=1)
+    lo = torch.full((n,), float("inf"), dtype=t.dtype, device=t.device).scatter_reduce(0, b, t, reduce="amin")
+    hi = torch.full((n,), float("-inf"), dtype=t.dtype, device=t.device).scatter_reduce(0, b, t, reduce="amax")
+    extent = (hi - lo).clamp_min(0)
+    frac = min_fraction + (1 - min_fraction) * _rand(n, generator, xyz.device, xyz.dtype)
+    start = lo + (1 - frac) * extent * _rand(n, generator, xyz.device, xyz.dtype)
+    inside = (t >= start[b]) & (t <= (start + frac * extent)[b])
+    keep = _keep_at_least_one(b, inside | ~selected[b], n)
     return b[keep], xyz[keep], feats[keep]
 
 
@@ -163,7 +191,7 @@ def align_principal_axes(coords, feats, n: int):
 
 
 OPS = {"identity": None, "rotate": rotate, "drop": drop, "charge_noise": charge_noise,
-       "wiggle": wiggle, "energy_scale": energy_scale, "translate": translate}
+       "wiggle": wiggle, "energy_scale": energy_scale, "translate": translate, "crop": crop}
 
 
 @dataclass(frozen=True)
@@ -177,6 +205,7 @@ class SparseAugmentConfig:
     wiggle_sigma: float = 0.3        # voxels
     energy_sigma: float = 0.1        # only used when "energy_scale" is in ops ("tuned" set)
     max_shift: float = 4.0           # voxels, only used when "translate" is in ops
+    crop_min_fraction: float = 0.5   # only used when "crop" is in ops
 
     def __post_init__(self):
         unknown = set(self.ops) - set(OPS)
@@ -184,6 +213,8 @@ class SparseAugmentConfig:
             raise ValueError(f"unknown sparse augmentation(s) {sorted(unknown)}; choose from {sorted(OPS)}")
         if not 0 <= self.p_drop < 1:
             raise ValueError(f"p_drop must be in [0, 1), got {self.p_drop}")
+        if not 0 < self.crop_min_fraction <= 1:
+            raise ValueError(f"crop_min_fraction must be in (0, 1], got {self.crop_min_fraction}")
 
 
 class SparseAugment:
@@ -199,7 +230,8 @@ class SparseAugment:
         c = self.cfg
         return {"drop": {"p": c.p_drop}, "charge_noise": {"sigma": c.charge_sigma},
                 "wiggle": {"sigma": c.wiggle_sigma},
-                "energy_scale": {"sigma": c.energy_sigma}, "translate": {"max_shift": c.max_shift}}.get(name, {})
+                "energy_scale": {"sigma": c.energy_sigma}, "translate": {"max_shift": c.max_shift},
+                "crop": {"min_fraction": c.crop_min_fraction}}.get(name, {})
 
     def __call__(self, coords, feats, batch_size: int | None = None, generator: torch.Generator | None = None):
         coords, feats = torch.as_tensor(coords), torch.as_tensor(feats)
