@@ -548,6 +548,28 @@ def test_learning_curve_command_is_retypable_and_has_no_machine_paths():
     assert shlex.split(cmd)[3:] == ["--family", "ndlar", "--events", "1000", "--config", config]
 
 
+def test_learning_curve_docs_lead_with_and_plot_the_current_recipe(tmp_path, monkeypatch):
+    """docs/learning_curves.md lists each family's current-recipe curve first and the plot draws it, not
+    the family's first (stale) recipe stored under the plain key."""
+    import benchmarks.learning_curves as lc
+
+    store = json.loads((ROOT / "docs" / "learning_curves.json").read_text())
+    small = {"sfgd": store["sfgd"], "sfgd/variant": store["sfgd/align"], "sfgd/align": store["sfgd/align"]}
+    (tmp_path / "learning_curves.json").write_text(json.dumps(small))
+    monkeypatch.setattr(lc, "DOCS", tmp_path)
+    monkeypatch.setattr(lc, "CURRENT_RECIPE", {"sfgd": "sfgd/align"})
+    titles = []
+    import matplotlib.axes
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda self, t, **kw: titles.append(t))
+    lc.write_docs()
+    md = (tmp_path / "learning_curves.md").read_text()
+    order = [md.index(f"### Learning curve ({k})") for k in ("sfgd/align", "sfgd", "sfgd/variant")]
+    assert order == sorted(order)
+    assert titles == ["sfgd: current default recipe (sfgd/align)"]
+    assert (tmp_path / "learning_curves.png").stat().st_size > 0
+
+
 def test_class_recall_rows_are_the_seed_mean_of_each_true_class(tmp_path):
     """The per-class recall table: seed mean of diagonal / row sum on the source test set, only the grid's
     entries (a baseline, default size, trained on nominal, a family with more than two classes)."""
