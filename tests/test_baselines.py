@@ -213,6 +213,32 @@ def test_contrastive_resumes_pretraining_and_probe_stage(toy_cache, tmp_path):
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
 
 
+def test_contrastive_probe_layer_reads_after_the_first_projection_layer(toy_cache, tmp_path):
+    """probe_layer 1 (JetCLR's linear classifier test): embed() is ReLU(Linear_1(h)) of the same encoder, the
+    solved head is fitted on it; 0 (default) is h itself; anything else is refused with the reason."""
+    task = get_task("robustness", "toy", cache_dir=toy_cache)
+    data, test = task.method_data(), task.test_inputs()["nominal"]
+    seed_everything(0)
+    ctx = RunContext(family=get_family("toy"), protocol="robustness", seed=0, workdir=tmp_path, progress=False)
+    m = Contrastive({"batch_size": 16, "epochs": 1, "probe_layer": 1}, ctx)
+    m.fit(data)
+    h = m.model.encoder
+    m.cfg["probe_layer"] = 0
+    m._embeddings.clear()
+    h_out = m.embed(test)
+    m.cfg["probe_layer"] = 1
+    m._embeddings.clear()
+    first = m.model.projection[0]
+    expected = torch.relu(first(torch.from_numpy(h_out))).detach().numpy()
+    np.testing.assert_allclose(m.embed(test), expected, rtol=1e-4, atol=1e-5)
+    assert m.classifier.predict_proba(m.embed(test)).shape == (len(test), 3)
+    assert h is m.model.encoder
+    m.cfg["probe_layer"] = 2
+    m._embeddings.clear()
+    with pytest.raises(MethodConfigError, match="probe_layer"):
+        m.embed(test)
+
+
 def test_dann_augment_views_augments_source_and_target_together(toy_cache, tmp_path, monkeypatch):
     """augment_views: one random view of every source AND target training event (augmenting only the source
     would hand the domain head 'augmented or not' as a domain cue); off, no event is augmented."""

@@ -70,7 +70,7 @@ COMMON = {
 }
 #: keys added after checkpoints were written: at this (off) value they stay out of the checkpoint
 #: fingerprint, so those checkpoints still resume
-LATER_KEYS_OFF = {"ema": None}
+LATER_KEYS_OFF = {"ema": None, "probe_layer": 0}
 #: keys that may change between a run and its resumption (they do not change what a checkpoint means;
 #: a changed ``epochs`` continues on the learning-rate schedule of the new total, from the saved epoch)
 RESUMABLE_KEYS = {"epochs", "finetune_epochs", "patience", "eval_batch_size", "threads", "refit_head"}
@@ -243,17 +243,22 @@ class TorchMethod(Method):
         return SolvedHead(probe, self.n_classes), info
 
     def embed(self, events: EventSet) -> np.ndarray:
-        """The frozen encoder output h (no augmentation), computed once per EventSet until the next training
+        """The frozen representation (no augmentation; the encoder output h unless :meth:`_frozen_representation`
+        says otherwise), computed once per EventSet until the next training
         stage: the runner scores one fitted model under ``robustness`` (:meth:`predict`, a head on h) and
         ``linear_probe`` (h itself) on the same test events; when each protocol made its own pass, scoring
         was 848 s of the 2203 s run time of three ND-LAr classifier seeds (grid, benchmarks/BENCHMARKS.md;
         ``python -m benchmarks.scoring`` times both ways)."""
         cached = self._embeddings.get(id(events))
         if cached is None or cached[0] is not events:   # the EventSet is held, so its id is not reused
-            encoder = self.model.encoder
-            encoder.eval()
-            cached = self._embeddings[id(events)] = (events, self._run(encoder, events, "embed"))
+            representation = self._frozen_representation()
+            representation.eval()
+            cached = self._embeddings[id(events)] = (events, self._run(representation, events, "embed"))
         return cached[1].copy()
+
+    def _frozen_representation(self) -> nn.Module:
+        """What :meth:`embed` returns: the encoder output (Contrastive may read one layer further)."""
+        return self.model.encoder
 
 
 class _EncoderHead(TorchMethod):
@@ -354,7 +359,11 @@ class Contrastive(TorchMethod):
     """Contrastive pre-training (alpha: 0 SimCLR .. 1 SupCon), then a linear probe (benchmark) or fine-tuning."""
 
     EXTRA = {"alpha": 0.0, "temperature": 0.1, "finetune_epochs": 50, "finetune_lr": 1e-3,
-             "finetune_batch_size": 256, "finetune_encoder": False, "finetune_solver": "lbfgs"}
+             "finetune_batch_size": 256, "finetune_encoder": False, "finetune_solver": "lbfgs",
+             # the frozen representation the head and the linear probe read: 0 = the encoder output h (the
+             # study's: the projection head is dropped), 1 = h after the projection head's first Linear + ReLU
+             # (JetCLR's linear classifier test default, bmdillon/JetCLR @90b02f9, arXiv:2108.04253)
+             "probe_layer": 0}
     #: the linear head on frozen features: plain Adam, constant lr (JetCLR's linear classifier test)
     HEAD_LOOP = {"optimizer": "adam", "schedule": "constant", "warmup": 0.0, "weight_decay": 0.0, "grad_clip": None}
 
@@ -426,7 +435,7 @@ class Contrastive(TorchMethod):
     def _ft_logits(self, events: EventSet) -> np.ndarray:
         self.classifier.eval()
         fn = self.classifier.logits if isinstance(self.classifier, ClassifierAlgorithm) \
-            else (lambda x: self.classifier.logits(self.model.encoder(x)))
+            else (lambda x: self.classifier.logits(self._frozen_representation()(x)))
         return self._run(fn, events, "predict")
 
     def predict(self, events: EventSet) -> np.ndarray:
@@ -437,9 +446,18 @@ class Contrastive(TorchMethod):
             return self.classifier.predict_proba(self.embed(events))
         return self._probs(self._ft_logits(events))
 
+    def _frozen_representation(self) -> nn.Module:
+        layer = self.cfg["probe_layer"]
+        if layer not in (0, 1):
+            raise MethodConfigError(f"probe_layer must be 0 (the encoder output) or 1 (after the projection head's "
+                                    f"first layer), got {layer!r}")
+        if layer == 0:
+            return self.model.encoder
+        return nn.Sequential(self.model.encoder, *list(self.model.projection)[:2])
+
     def num_parameters(self) -> int:
         if getattr(self, "classifier", None) is None or getattr(self.context, "protocol", None) == "linear_probe":
-            return self._count(self.model.encoder)
+            return self._count(self._frozen_representation())
         if isinstance(self.classifier, SolvedHead):
-            return self._count(self.model.encoder) + self.classifier.n_parameters
+            return self._count(self._frozen_representation()) + self.classifier.n_parameters
         return self._count(self.model.encoder, self.classifier.head)
