@@ -80,8 +80,9 @@ def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_gen
     """
     spec = get_family(family)
     src = spec.source(source)
+    domains = list(dict.fromkeys(domains)) if domains else None   # e.g. [source, target]: source == target
     cache = f" --cache-dir {cache_dir}" if cache_dir else ""
-    only = f" --domains {' '.join(dict.fromkeys(domains))}" if domains else ""
+    only = f" --domains {' '.join(domains)}" if domains else ""
     how = (f"python -m benchmark generate {family} --size {size}{only}{cache}" if src.kind == "generated"
            else f"python -m benchmark fetch {family} --source {src.name}{cache}")
     try:
@@ -104,9 +105,9 @@ def ensure_data(family: str, source: str | None, size: str, cache_dir, allow_gen
 
     if not is_main_process():
         raise RuntimeError(f"generate the dataset before launching several ranks: {how}")
-    print(f"[simshift] materialising {family}/{src.name}/{size}{' (' + ', '.join(dict.fromkeys(domains)) + ')' if domains else ''} "
-          f"first (one time) ...", flush=True)
-    generate(family, size=size, cache_dir=cache_dir, domains=list(dict.fromkeys(domains)) if domains else None)
+    which = f" ({', '.join(domains)})" if domains else ""
+    print(f"[simshift] materialising {family}/{src.name}/{size}{which} first (one time) ...", flush=True)
+    generate(family, size=size, cache_dir=cache_dir, domains=domains)
 
 
 def _method_block(spec: MethodSpec, n_parameters) -> dict:
